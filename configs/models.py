@@ -1,0 +1,50 @@
+"""The whole configuration: one pydantic model per section, each owned by its package."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+from avatars.settings import AvatarSettings
+from brain.settings import BrainSettings
+from danmaku.settings import ChatSettings
+from knowledge.settings import KnowledgeSettings
+from lipsync.settings import LipsyncSettings
+from scripts_library.settings import ScriptsSettings
+from speech.settings import SpeechSettings
+from streamer.settings import StreamSettings
+
+
+class Section(BaseModel):
+    """Base for sections defined here: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LogSettings(Section):
+    level: str = "INFO"
+    status_interval_s: float = 30.0
+
+
+class AppConfig(Section):
+    """Root of configs/*.toml."""
+
+    log: LogSettings = LogSettings()
+    stream: StreamSettings = StreamSettings()
+    avatar: AvatarSettings = AvatarSettings()
+    lipsync: LipsyncSettings = LipsyncSettings()
+    chat: ChatSettings = ChatSettings()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
+    brain: BrainSettings = BrainSettings()
+    speech: SpeechSettings = SpeechSettings()
+    scripts: ScriptsSettings = ScriptsSettings()
+
+    _source_path: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source_path(self) -> Path | None:
+        return self._source_path
+
+    @source_path.setter
+    def source_path(self, value: Path) -> None:
+        self._source_path = value

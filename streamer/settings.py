@@ -1,0 +1,63 @@
+"""Configuration of the real-time core: format, encoder and outputs."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EncoderSettings(_Strict):
+    preset: str = "veryfast"
+    video_bitrate_kbps: int = Field(2500, gt=0)
+    audio_bitrate_kbps: int = Field(128, gt=0)
+    gop_seconds: float = Field(2.0, gt=0)
+    threads: int = Field(0, ge=0, description="libx264 threads; 0 lets x264 choose")
+
+
+class RtmpSettings(_Strict):
+    urls: list[str] = []
+    url_env: str | None = Field(None, description="name of an env var holding one more URL (stream key inside)")
+    reconnect_initial_s: float = Field(0.5, gt=0)
+    reconnect_max_s: float = Field(10.0, gt=0)
+    rw_timeout_s: float = Field(3.0, gt=0)
+    queue_seconds: float = Field(10.0, gt=0)
+
+    @field_validator("urls")
+    @classmethod
+    def _rtmp_scheme(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("rtmp://", "rtmps://")):
+                raise ValueError(f"not an rtmp:// URL: {url}")
+        return urls
+
+
+class RecordSettings(_Strict):
+    path: str | None = Field(None, description="file or pattern; strftime codes allowed, e.g. var/rec/%Y%m%d-%H%M%S.flv")
+    format: Literal["flv", "mp4"] | None = None
+    rotate_seconds: float | None = Field(None, gt=0)
+    rotate_megabytes: float | None = Field(None, gt=0)
+
+
+class PreviewSettings(_Strict):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8090, ge=0, le=65535)
+    path: str = "/live.flv"
+
+
+class StreamSettings(_Strict):
+    width: int = Field(1280, ge=64, le=3840, multiple_of=2)
+    height: int = Field(720, ge=64, le=2160, multiple_of=2)
+    fps: int = Field(25, ge=1, le=60)
+    sample_rate: Literal[44100, 48000] = 48000
+    channels: Literal[1, 2] = 2
+    prebuffer_frames: int = Field(8, ge=0, description="rendered frames needed before a segment goes on air")
+    fade_frames: int = Field(4, ge=1, description="audio fade-out length when a segment is interrupted")
+    encoder: EncoderSettings = EncoderSettings()
+    rtmp: RtmpSettings = RtmpSettings()
+    record: RecordSettings = RecordSettings()
+    preview: PreviewSettings = PreviewSettings()
