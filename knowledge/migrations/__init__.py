@@ -1,0 +1,1 @@
+"""Alembic migrations of the knowledge store (applied by ``Store.open``)."""
