@@ -1,0 +1,74 @@
+"""ProductCarousel: which product is current; rotates on a schedule or on the admin's `/product ID`.
+
+The current product is persisted through an injected setter (the knowledge store's
+``set_current_product``), so the brain reads the same value when it answers "how much is it?".
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Sequence
+
+log = logging.getLogger(__name__)
+
+
+class UnknownProduct(LookupError):
+    """`/product ID` named a product that is neither in the carousel nor in the store."""
+
+
+class ProductCarousel:
+    """Round-robin over ``products``; ``select()`` jumps to any known product."""
+
+    def __init__(
+        self,
+        products: Sequence[str],
+        set_current: Callable[[str], None],
+        get_current: Callable[[], str | None] | None = None,
+        is_known: Callable[[str], bool] | None = None,
+        on_change: Callable[[str, str], None] | None = None,
+    ):
+        self._products = list(dict.fromkeys(products))
+        self._set = set_current
+        self._get = get_current
+        self._is_known = is_known
+        self._on_change = on_change
+        self._current: str | None = None
+
+    @property
+    def products(self) -> list[str]:
+        return list(self._products)
+
+    @property
+    def current(self) -> str | None:
+        """The current product (read through the store when a getter is wired)."""
+        if self._get is not None:
+            try:
+                return self._get()
+            except Exception:
+                log.exception("reading the current product failed")
+        return self._current
+
+    def rotate(self) -> str | None:
+        """Move to the product after the current one; None when the carousel is empty."""
+        if not self._products:
+            return None
+        current = self.current
+        position = self._products.index(current) + 1 if current in self._products else 0
+        product_id = self._products[position % len(self._products)]
+        self._apply(product_id, "carousel")
+        return product_id
+
+    def select(self, product_id: str, reason: str = "admin") -> str:
+        """Make ``product_id`` current now; raises UnknownProduct if nobody knows it."""
+        product_id = product_id.strip()
+        known = product_id in self._products or (self._is_known is not None and self._is_known(product_id))
+        if not known:
+            raise UnknownProduct(product_id)
+        self._apply(product_id, reason)
+        return product_id
+
+    def _apply(self, product_id: str, reason: str) -> None:
+        self._set(product_id)
+        self._current = product_id
+        log.info("current product", extra={"product": product_id, "reason": reason})
+        if self._on_change is not None:
+            self._on_change(product_id, reason)
