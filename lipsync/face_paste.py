@@ -1,0 +1,79 @@
+"""Face crops for Wav2Lip and paste-back with a feathered mask and a colour-matched seam."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from avatars.base import Box
+
+
+def padded_box(box: Box, pads: Sequence[int], width: int, height: int) -> Box:
+    """``box`` grown by (top, bottom, left, right) pixels and clipped to the frame, as Wav2Lip's ``pads``."""
+    x, y, w, h = box
+    top, bottom, left, right = pads
+    x0, y0 = max(0, x - left), max(0, y - top)
+    x1, y1 = min(width, x + w + right), min(height, y + h + bottom)
+    return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
+
+
+def smooth_boxes(boxes: Sequence[Box], window: int) -> list[Box]:
+    """Centred moving average of boxes over ``window`` neighbours (clamped at the ends) to stop crop jitter."""
+    arr = np.asarray(boxes, dtype=np.float64)
+    if window <= 1 or len(arr) <= 1:
+        return [tuple(int(v) for v in b) for b in arr]  # type: ignore[misc]
+    half = window // 2
+    out: list[Box] = []
+    for i in range(len(arr)):
+        lo, hi = max(0, i - half), min(len(arr), i + half + 1)
+        x, y, w, h = np.rint(arr[lo:hi].mean(axis=0)).astype(int)
+        out.append((int(x), int(y), int(w), int(h)))
+    return out
+
+
+def crop_face(frame: np.ndarray, box: Box, size: int = 96) -> np.ndarray:
+    """The face box of ``frame`` resized to size x size (BGR uint8)."""
+    x, y, w, h = box
+    return cv2.resize(frame[y : y + h, x : x + w], (size, size), interpolation=cv2.INTER_AREA)
+
+
+@lru_cache(maxsize=64)
+def feather_mask(w: int, h: int, feather: float) -> np.ndarray:
+    """(h, w, 1) float32 mask: 1 inside, smoothly 0 at the box edge over ``feather`` of the smaller side."""
+    band = max(1.0, feather * min(w, h))
+    u = np.minimum(np.arange(w) + 0.5, w - np.arange(w) - 0.5)[None, :]
+    v = np.minimum(np.arange(h) + 0.5, h - np.arange(h) - 0.5)[:, None]
+    d = np.clip(np.minimum(u, v) / band, 0.0, 1.0)
+    mask = (d * d * (3.0 - 2.0 * d)).astype(np.float32)[..., None]
+    mask.setflags(write=False)
+    return mask
+
+
+def match_colour(generated: np.ndarray, original: np.ndarray, ring: np.ndarray) -> np.ndarray:
+    """Shift/scale each channel of ``generated`` so its mean/std in ``ring`` equal the original's there."""
+    if not ring.any():
+        return generated
+    g = generated[ring]
+    o = original[ring]
+    g_mean, g_std = g.mean(axis=0), g.std(axis=0)
+    o_mean, o_std = o.mean(axis=0), o.std(axis=0)
+    gain = np.clip(o_std / np.maximum(g_std, 1.0), 0.5, 2.0)  # flat patches: don't blow noise up
+    return (generated - g_mean) * gain + o_mean
+
+
+def paste_face(frame: np.ndarray, box: Box, face: np.ndarray, feather: float = 0.12) -> None:
+    """Blend a generated face (any size, BGR float or uint8) into ``frame``'s ``box`` in place; outside is untouched."""
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        return
+    region = frame[y : y + h, x : x + w]
+    resized = cv2.resize(np.asarray(face, dtype=np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    original = region.astype(np.float32)
+    mask = feather_mask(w, h, feather)
+    # The seam ring: where the mask blends, the generated face must have the original's colour statistics.
+    ring = (mask[..., 0] > 0.02) & (mask[..., 0] < 0.98)
+    matched = match_colour(resized, original, ring)
+    out = original + (matched - original) * mask
+    region[...] = np.clip(np.rint(out), 0, 255).astype(np.uint8)
