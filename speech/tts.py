@@ -1,0 +1,176 @@
+"""The TTS front the director uses: normalize, synthesize sentence by sentence through the fallback chain,
+level the loudness, and hand out int16 PCM at the stream's rate with timings from the utterance start.
+
+    tts = build_tts(settings.speech, sample_rate=48000, channels=2)
+    async for chunk in tts.synthesize("大家好"): ...          # chunk.pcm int16 (n, ch), chunk.timings
+    pcm, timings, engine = await tts.synthesize_all("Hello")
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from lipsync.base import Timing
+from speech.fallback import FallbackEngine
+from speech.loudness import LoudnessLeveler
+from speech.normalize import clean_text, normalize_for_speech
+from speech.pcm_format import PcmFormatter
+from speech.script_split import detect_language
+from speech.sentences import split_sentences
+from speech.settings import SpeechSettings
+from speech.tts_base import EngineRequest, TtsEngine, TtsError, create_engine
+from speech.tts_cache import CachedEngine, TtsCache
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class TtsChunk:
+    """Audio ready for the streamer: int16 (samples, channels) at the stream rate."""
+
+    pcm: np.ndarray
+    timings: tuple[Timing, ...]  # seconds from the start of the utterance
+    engine: str
+    sample_rate: int
+
+
+class SynthesisResult(NamedTuple):
+    """A whole utterance: ``pcm, timings, engine = await tts.synthesize_all(text)``."""
+
+    pcm: np.ndarray
+    timings: list[Timing]
+    engine: str
+
+
+@dataclass(slots=True)
+class TtsStats:
+    """Counters for status lines and the console."""
+
+    utterances: int = 0
+    sentences: int = 0
+    failed_sentences: int = 0
+    seconds: float = 0.0
+    by_engine: dict[str, int] = field(default_factory=dict)
+
+
+class SpeechTts:
+    """Front of the speech chain; one per stream format."""
+
+    def __init__(self, engine: TtsEngine, settings: SpeechSettings, sample_rate: int, channels: int) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.stats = TtsStats()
+        self._levelers: dict[str, LoudnessLeveler] = {}
+
+    def _leveler(self, engine: str) -> LoudnessLeveler:
+        if engine not in self._levelers:
+            self._levelers[engine] = LoudnessLeveler(self.settings.loudness_dbfs, self.settings.peak_dbfs)
+        return self._levelers[engine]
+
+    def language_of(self, text: str) -> str:
+        """The language the text will be spoken in (config override or detection)."""
+        if self.settings.language != "auto":
+            return self.settings.language
+        return detect_language(clean_text(text))
+
+    def speech_text(self, text: str, language: str) -> str:
+        """What the voice will actually say for ``text``."""
+        if self.settings.normalize_text:
+            return normalize_for_speech(text, language)
+        return clean_text(text)
+
+    async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[TtsChunk]:
+        """Stream the utterance sentence by sentence; raises TtsUnavailable only when nothing at all could be said."""
+        language = self.language_of(text)
+        sentences = split_sentences(self.speech_text(text, language))
+        self.stats.utterances += 1
+        formatter = PcmFormatter(self.sample_rate, self.channels)
+        emitted = 0  # output samples so far: the offset of the next sentence
+        spoke = False
+        for index, sentence in enumerate(sentences):
+            request = EngineRequest(sentence, voice or "", language)
+            start = emitted
+            try:
+                async with aclosing(self.engine.stream(request)) as chunks:
+                    async for audio in chunks:
+                        leveled = self._leveler(audio.engine).process(audio.samples, audio.sample_rate)
+                        pcm = formatter.convert(leveled, audio.sample_rate)
+                        offset = start / self.sample_rate
+                        timings = tuple(
+                            Timing(t.start + offset, t.end + offset, t.text, t.kind) for t in audio.timings
+                        )
+                        if len(pcm) or timings:
+                            emitted += len(pcm)
+                            spoke = True
+                            self.stats.by_engine[audio.engine] = self.stats.by_engine.get(audio.engine, 0) + 1
+                            yield TtsChunk(pcm, timings, audio.engine, self.sample_rate)
+            except TtsError as exc:
+                self.stats.failed_sentences += 1
+                if not spoke and index == len(sentences) - 1:
+                    raise
+                log.warning("sentence skipped: no engine could say it", extra={"error": str(exc)})
+            tail = formatter.flush()
+            if len(tail):
+                emitted += len(tail)
+                yield TtsChunk(tail, (), "", self.sample_rate)
+            self.stats.sentences += 1
+        self.stats.seconds += emitted / self.sample_rate
+
+    async def synthesize_all(self, text: str, voice: str | None = None) -> SynthesisResult:
+        """The whole utterance at once (for the director's lookahead and for `say`)."""
+        pcm: list[np.ndarray] = []
+        timings: list[Timing] = []
+        engines: list[str] = []
+        async for chunk in self.synthesize(text, voice):
+            pcm.append(chunk.pcm)
+            timings.extend(chunk.timings)
+            if chunk.engine and chunk.engine not in engines:
+                engines.append(chunk.engine)
+        audio = np.concatenate(pcm) if pcm else np.zeros((0, self.channels), dtype=np.int16)
+        return SynthesisResult(audio, timings, "+".join(engines))
+
+    async def aclose(self) -> None:
+        """Release the engines."""
+        await self.engine.aclose()
+
+
+def build_engines(settings: SpeechSettings, names: list[str] | None = None) -> list[TtsEngine]:
+    """The engines named (default: speech.engines), each wrapped by the cache when enabled.
+
+    An engine that cannot even be set up (missing package or model) is left out with a warning,
+    unless it is the only one asked for.
+    """
+    import speech.engines  # noqa: F401 - registers the built-in engines
+
+    names = names or list(settings.engines)
+    cache = None
+    if settings.cache.enabled:
+        cache = TtsCache(settings.cache.dir, int(settings.cache.max_mb * 1024 * 1024))
+    engines: list[TtsEngine] = []
+    problems: list[str] = []
+    for name in names:
+        try:
+            engine = create_engine(name, settings)
+        except TtsError as exc:
+            problems.append(str(exc))
+            log.warning("TTS engine unavailable", extra={"engine": name, "error": str(exc)})
+            continue
+        engines.append(CachedEngine(engine, cache) if cache else engine)
+    if not engines:
+        raise TtsError("no usable TTS engine: " + "; ".join(problems))
+    return engines
+
+
+def build_tts(
+    settings: SpeechSettings, sample_rate: int = 48000, channels: int = 2, engines: list[str] | None = None
+) -> SpeechTts:
+    """The fallback chain from config (or just ``engines``), producing int16 PCM at ``sample_rate``."""
+    chain = FallbackEngine(build_engines(settings, engines), cooldown_s=settings.cooldown_s)
+    return SpeechTts(chain, settings, sample_rate, channels)
