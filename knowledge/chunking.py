@@ -43,12 +43,12 @@ def product_overview(p: Product) -> str:
     promos = ("；" if zh else "; ").join(p.promotions)
     if zh:
         unit = "元" if p.currency == "CNY" else f" {p.currency}"
-        text = f"{p.name}（{aliases}）直播间价{_num(p.price)}{unit}，日常价{_num(p.list_price)}{unit}"
+        text = f"{p.name}（{aliases}）价格：直播间价{_num(p.price)}{unit}，日常价{_num(p.list_price)}{unit}"
         if p.stock is not None:
             text += f"，库存{p.stock}件"
         return text + (f"。优惠：{promos}" if promos else "。")
     unit = "dollars" if p.currency == "USD" else p.currency
-    text = f"{p.name} ({aliases}): live price {_num(p.price)} {unit}, list price {_num(p.list_price)} {unit}"
+    text = f"{p.name} ({aliases}) price: live price {_num(p.price)} {unit}, list price {_num(p.list_price)} {unit}"
     if p.stock is not None:
         text += f", {p.stock} in stock"
     return text + (f". Promotions: {promos}" if promos else ".")
@@ -69,7 +69,9 @@ def product_chunks(p: Product) -> list[ChunkDraft]:
 
 
 def faq_chunks(f: Faq) -> list[ChunkDraft]:
-    return [ChunkDraft(f.id, "faq", f.id, f.product_id, f.question, f"{f.question}\n{f.answer}")]
+    # A second, question-only view: paraphrased questions sit closer to the question than to the answer.
+    return [ChunkDraft(f.id, "faq", f.id, f.product_id, f.question, f"{f.question}\n{f.answer}"),
+            ChunkDraft(f"{f.id}#q", "faq", f.id, f.product_id, "", f.question)]
 
 
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?;])|(?<=\.)\s+")

@@ -1,0 +1,34 @@
+"""Shop vocabulary for BM25: colloquial question words map to the words the catalogue uses.
+
+Only the lexical side is expanded; embeddings already see "多重" and "重量" as close.
+"""
+from __future__ import annotations
+
+import re
+
+# (pattern in the normalized question, tokens added to the BM25 query)
+EXPANSIONS: list[tuple[re.Pattern[str], list[str]]] = [(re.compile(p), toks) for p, toks in [
+    (r"多少钱|价格|价钱|几块|多钱|贵不贵|便宜|how much|price|cost", ["价格", "直播间", "price"]),
+    (r"多重|沉不沉|重不重|分量|how heavy|weigh", ["重量", "weight"]),
+    (r"多大|尺寸|大小|折起来|how big", ["尺寸"]),
+    (r"寄|发货|几天到|多久到|送到|快递|物流", ["发货", "快递"]),
+    (r"游泳|下水|洗澡|泡水|淋雨|swim|shower", ["防水", "water"]),
+    (r"退货|退款|退吗|能退|可以退|不喜欢|return|refund", ["退货", "无理由", "return"]),
+    (r"换新|坏了|质量问题|故障|broken|defect", ["质量问题", "换新", "保修"]),
+    (r"港澳台|香港|澳门|台湾|海外|国外|abroad|overseas", ["港澳台", "海外"]),
+    (r"路线|轨迹|在哪|定位|where", ["定位", "轨迹"]),
+    (r"苹果|iphone|ios", ["ios", "苹果"]),
+    (r"安卓|android", ["android", "安卓"]),
+    (r"运费|邮费|包邮|shipping", ["包邮", "运费", "shipping"]),
+    (r"充满|充电多久|多久充|recharge", ["充电", "充满"]),
+    (r"能用多久|用多久|续航|几天一充|battery", ["续航", "battery"]),
+]]
+
+
+def expand(question_normalized: str) -> list[str]:
+    """Extra BM25 tokens for a normalized (lower-case, NFKC) question."""
+    extra: list[str] = []
+    for pattern, tokens in EXPANSIONS:
+        if pattern.search(question_normalized):
+            extra.extend(tokens)
+    return extra
