@@ -55,7 +55,7 @@ _RULES: list[tuple[re.Pattern[str], Viseme]] = [
 def viseme_for(text: str) -> Viseme:
     """Viseme of one phoneme (espeak mnemonic, IPA or pinyin initial/final); pauses map to SILENT."""
     token = text.strip().lstrip("'ˈˌ%=,")
-    if token.lower() in _PAUSES:
+    if token.lower() in _PAUSES or token.startswith("_"):  # espeak marks pauses as _, _: or _!
         return SILENT
     for pattern, viseme in _RULES:
         if pattern.match(token):
