@@ -80,13 +80,26 @@ def _best_lag(a: np.ndarray, b: np.ndarray, max_lag: int = 4) -> tuple[int, floa
     return best
 
 
-@pytest.mark.parametrize("draws_mouth", [False, True], ids=["warp", "avatar-draws"])
-def test_mouth_motion_correlates_with_speech_rms(speech_48k: np.ndarray, draws_mouth: bool) -> None:
-    avatar = SyntheticFaceAvatar(256, 192, draws_mouth=draws_mouth)
+def _builtin(width: int = 256, height: int = 144):
+    from avatars.builtin import BuiltinAvatar
+
+    return BuiltinAvatar(width, height, loop_seconds=0.8)
+
+
+AVATARS = {
+    "photo-warp": lambda: SyntheticFaceAvatar(256, 192),
+    "synthetic-draws-mouth": lambda: SyntheticFaceAvatar(256, 192, draws_mouth=True),
+    "builtin": _builtin,
+}
+
+
+@pytest.mark.parametrize("kind", list(AVATARS))
+def test_mouth_motion_correlates_with_speech_rms(speech_48k: np.ndarray, kind: str) -> None:
+    avatar = AVATARS[kind]()
     job = _job(avatar, speech_48k)
     frames = list(VisemeRenderer().render(job))
     assert len(frames) == len(job.loop_indices)
-    assert all(f.shape == (192, 256, 3) and f.dtype == np.uint8 for f in frames)
+    assert all(f.shape == (avatar.height, avatar.width, 3) and f.dtype == np.uint8 for f in frames)
     change = _mouth_change(avatar, job, frames)
     rms = _rms_envelope(speech_48k)
     lag, r = _best_lag(change, rms)
@@ -96,16 +109,16 @@ def test_mouth_motion_correlates_with_speech_rms(speech_48k: np.ndarray, draws_m
     assert change.max() > 5 * max(change[-2:].max(), 0.01)
 
 
-def test_silence_keeps_the_mouth_closed_and_frames_identical() -> None:
-    for draws_mouth in (False, True):
-        avatar = SyntheticFaceAvatar(160, 120, draws_mouth=draws_mouth)
-        audio = np.zeros((SPF * 20, 2), np.int16)
-        audio[::7] = 3  # dither-level noise is still silence
-        job = _job(avatar, audio, start_tick=5)
-        renderer = VisemeRenderer()
-        assert all(shape == CLOSED for shape in renderer.mouth_shapes(job))
-        for idx, frame in zip(job.loop_indices, renderer.render(job)):
-            assert np.array_equal(frame, avatar.frame(idx))
+@pytest.mark.parametrize("kind", list(AVATARS))
+def test_silence_keeps_the_mouth_closed_and_frames_identical(kind: str) -> None:
+    avatar = AVATARS[kind]()
+    audio = np.zeros((SPF * 20, 2), np.int16)
+    audio[::7] = 3  # dither-level noise is still silence
+    job = _job(avatar, audio, start_tick=5)
+    renderer = VisemeRenderer()
+    assert all(shape == CLOSED for shape in renderer.mouth_shapes(job))
+    for idx, frame in zip(job.loop_indices, renderer.render(job)):
+        assert np.array_equal(frame, avatar.frame(idx))
 
 
 def _outside_mouth_mask(avatar, idx_a: int, idx_b: int) -> np.ndarray:
@@ -116,8 +129,9 @@ def _outside_mouth_mask(avatar, idx_a: int, idx_b: int) -> np.ndarray:
     return mask
 
 
-def test_idle_speech_idle_has_no_jump_outside_the_mouth(speech_48k: np.ndarray) -> None:
-    avatar = SyntheticFaceAvatar(256, 192, loop_length=10, sway_px=3.0)
+@pytest.mark.parametrize("kind", ["photo-warp", "builtin"])
+def test_idle_speech_idle_has_no_jump_outside_the_mouth(speech_48k: np.ndarray, kind: str) -> None:
+    avatar = SyntheticFaceAvatar(256, 192, loop_length=10, sway_px=3.0) if kind == "photo-warp" else _builtin()
     period = 2 * avatar.loop_length - 2
     idle_steps = []
     for t in range(period):
