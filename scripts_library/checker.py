@@ -1,6 +1,7 @@
 """`scripts check`: every problem of a script directory as file:line, with product ids and variables checked."""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable
@@ -14,9 +15,11 @@ ProductLookup = Callable[[str], Mapping[str, Any] | None]
 def speakable_fields(product: Any) -> set[str]:
     """Names of a product's fields that can be spoken (scalars: name, price, stock...)."""
     if isinstance(product, Mapping):
-        names = product.keys()
+        names = list(product.keys())
+    elif dataclasses.is_dataclass(product):
+        names = [f.name for f in dataclasses.fields(product)]
     else:
-        names = [n for n in dir(product) if not n.startswith("_")]
+        names = [n for n in vars(product) if not n.startswith("_")]
     return {n for n in names if format_value(product_field(product, n)) is not None}
 
 

@@ -59,7 +59,9 @@ class PrerenderCache:
             if len(self._entries) >= self._capacity:
                 break
             self.stats.started += 1
-            self._entries[text] = asyncio.get_running_loop().create_task(self._run(text), name="prerender")
+            task = asyncio.get_running_loop().create_task(self._run(text), name="prerender")
+            task.add_done_callback(_retrieve_exception)
+            self._entries[text] = task
 
     async def get(self, text: str) -> Any:
         """Audio for ``text``: from the cache, from the synthesis in progress, or synthesized now."""
@@ -118,3 +120,9 @@ class PrerenderCache:
             if not task.done():
                 task.cancel()
             self.stats.evicted += 1
+
+
+def _retrieve_exception(task: asyncio.Task) -> None:
+    # A failed pre-render that nobody asks for must not end as "exception was never retrieved".
+    if not task.cancelled():
+        task.exception()

@@ -83,7 +83,7 @@ class ScriptRunner:
                 log.debug("script already queued", extra={"script": script_id, "reason": reason})
                 return False
             self._pending.append(self._new_run(script, reason))
-            log.info("script queued", extra={"script": script_id, "reason": reason, "pending": len(self._pending)})
+            log.debug("script queued", extra={"script": script_id, "reason": reason, "pending": len(self._pending)})
             return True
 
     def switch_to(self, script_id: str, reason: str = "admin") -> bool:
@@ -221,7 +221,7 @@ class ScriptRunner:
             if run.next_index < len(run.script.segments):
                 return run
             self.stats.finished += 1
-            log.info("script finished", extra={"script": run.script.id, "run": run.run_id})
+            log.debug("script finished", extra={"script": run.script.id, "run": run.run_id})
             self._planned_drop(run.script.id)
             self._active = None
 

@@ -340,7 +340,7 @@ class ScriptScheduler:
             kind, target = event.retval
             with self._fired_lock:
                 self._fired.append(FireEvent(event.job_id, kind, target, event.scheduled_run_time))
-            log.info("job fired", extra={"job": event.job_id, "scheduled": event.scheduled_run_time.isoformat()})
+            log.debug("job fired", extra={"job": event.job_id, "scheduled": event.scheduled_run_time.isoformat()})
         elif event.code == EVENT_JOB_MISSED:
             self.missed += 1
             log.info("job run skipped: missed by more than scripts.misfire_grace_s", extra={
