@@ -11,7 +11,7 @@ from lipsync.settings import LipsyncSettings
 log = logging.getLogger(__name__)
 
 
-class RendererConfigError(Exception):
+class RendererConfigError(ValueError):
     """The configured renderer cannot be built; the message names the config key and the fix."""
 
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # torch is imported when a checkpoint is actually loaded
 CONFIG_KEY = "lipsync.wav2lip_checkpoint"
 
 
-class CheckpointError(Exception):
+class CheckpointError(ValueError):
     """A Wav2Lip checkpoint that is missing or does not fit the architecture; worded for the operator."""
 
 
