@@ -25,6 +25,9 @@ class RtmpSettings(_Strict):
     reconnect_max_s: float = Field(10.0, gt=0)
     rw_timeout_s: float = Field(3.0, gt=0)
     queue_seconds: float = Field(10.0, gt=0)
+    probe_interval_s: float = Field(
+        1.0, ge=0, description="how often to check the server still answers an RTMP handshake while publishing; 0 = off"
+    )
 
     @field_validator("urls")
     @classmethod
