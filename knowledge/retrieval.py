@@ -150,6 +150,16 @@ class Retriever:
 
     # ---------------------------------------------------------------- querying
 
+    def vocabulary(self) -> set[str] | dict[str, float]:
+        """Every token that occurs in some chunk (the BM25 vocabulary)."""
+        self.refresh()
+        return self._bm25.idf if self._bm25 is not None else {}
+
+    def alias_names(self) -> list[tuple[str, str]]:
+        """(normalized product name or alias, product id), longest first."""
+        self.refresh()
+        return list(self._alias_index)
+
     def named_products(self, question: str) -> list[str]:
         """Product ids whose name or alias appears in the question (longest match wins, in order of mention)."""
         text = normalize(question)
