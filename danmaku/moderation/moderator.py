@@ -49,7 +49,7 @@ class Moderator:
     def __init__(self, banned_files: list[str | Path] | None = None, use_default_list: bool = True,
                  max_chars: int = 300, hard_max_chars: int = 2000, rate_limit_count: int = 6,
                  rate_limit_window_s: float = 20.0, duplicate_window_s: float = 60.0, homophones: bool = True,
-                 log_file: str | Path | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 log_file: str | Path | None = None, clock: Callable[[], float] = time.time) -> None:
         self.banned_files = [Path(p) for p in (banned_files or [])]
         self.use_default_list = use_default_list
         self.max_chars = max_chars
@@ -144,8 +144,12 @@ class Moderator:
             return dict(self._muted)
 
     # -- verdicts ---------------------------------------------------------------------------------
-    def check(self, text: Any, uid: int = 0) -> Verdict:
-        """Verdict for one incoming message from ``uid``."""
+    def check(self, text: Any, uid: int = 0, at: float | None = None) -> Verdict:
+        """Verdict for one incoming message from ``uid``.
+
+        ``at`` is the event's own unix time (rate and duplicate windows then follow the room's clock,
+        so an accelerated replay is judged as it happened); default: now.
+        """
         if not isinstance(text, str):
             return self._done(Verdict(str(text)[:200], False, "malformed", "", uid))
         if uid and self.is_muted(uid):
@@ -159,12 +163,12 @@ class Moderator:
         refusal = self._content(text, keys, "incoming")
         if refusal:
             reason, detail = refusal
-            self._remember(uid, keys.whole)
+            self._remember(uid, keys.whole, at)
             return self._done(Verdict(text, False, reason, "", uid, detail))
         if _is_spam_repetition(keys.whole):
             return self._done(Verdict(text, False, "spam", "", uid, "repetition"))
         if uid:
-            limited = self._rate_and_duplicate(uid, keys.whole or clean)
+            limited = self._rate_and_duplicate(uid, keys.whole or clean, at)
             if limited:
                 return self._done(Verdict(text, False, limited, "", uid))
         if len(clean) > self.max_chars:
@@ -193,8 +197,8 @@ class Moderator:
             return f"banned:{found.entry.category}", f"{found.how}:{found.entry.word}"
         return None
 
-    def _rate_and_duplicate(self, uid: int, key: str) -> str | None:
-        now = self.clock()
+    def _rate_and_duplicate(self, uid: int, key: str, at: float | None) -> str | None:
+        now = self.clock() if at is None else at
         with self._lock:
             texts = self._last_texts.get(uid)
             if texts is not None:

@@ -1,0 +1,130 @@
+"""Source -> admin commands -> moderation -> triage: the chat half of the host, wired in one place."""
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from danmaku.admin import AdminDispatcher, AdminPolicy, AuditLog, JsonlAuditLog
+from danmaku.events import ChatEvent, EventKind
+from danmaku.moderation import Moderator
+from danmaku.triage import TriageQueue
+
+if TYPE_CHECKING:
+    from danmaku.settings import ChatSettings
+    from danmaku.sources.base import ChatSource
+
+log = logging.getLogger(__name__)
+_TEXT_KINDS = (EventKind.COMMENT, EventKind.SUPER_CHAT)
+_NAME_CACHE = 5000
+
+
+class ChatPipeline:
+    """Feeds every event of ``source`` through commands, moderation and triage.
+
+    Hooks for the knowledge store: ``on_event(event)`` for every normalized event,
+    ``moderator.on_verdict`` for verdicts, ``dispatcher.audit.on_record`` for the admin audit.
+    ``viewer_count`` keeps the latest ONLINE_RANK_COUNT (``watched_count`` the cumulative WATCHED_CHANGE).
+    """
+
+    def __init__(self, source: "ChatSource | None", moderator: Moderator, dispatcher: AdminDispatcher,
+                 triage: TriageQueue) -> None:
+        self.source = source
+        self.moderator = moderator
+        self.dispatcher = dispatcher
+        self.triage = triage
+        self.on_event: list[Callable[[ChatEvent], Any]] = []
+        self.counts: collections.Counter = collections.Counter()
+        self.viewer_count = 0
+        self.watched_count = 0
+        self._names: collections.OrderedDict[str, bool] = collections.OrderedDict()
+        if dispatcher.forward is None:
+            dispatcher.forward = triage.put_command
+        dispatcher.status_providers.setdefault("triage", triage.snapshot)
+        dispatcher.status_providers.setdefault("chat", self.snapshot)
+
+    @classmethod
+    def from_settings(cls, settings: "ChatSettings", source: "ChatSource | None" = None,
+                      audit: AuditLog | None = None) -> "ChatPipeline":
+        """Everything from ``[chat]``; ``audit`` overrides the JSONL audit (e.g. the knowledge store's)."""
+        moderator = Moderator.from_settings(settings.moderation)
+        if audit is None:
+            a = settings.admin
+            audit = JsonlAuditLog(Path(a.audit_file)) if a.audit_file else AuditLog()
+        dispatcher = AdminDispatcher(AdminPolicy.from_settings(settings.admin), audit, moderator,
+                                     prefix=settings.admin.prefix,
+                                     default_mute_minutes=settings.admin.default_mute_minutes)
+        return cls(source, moderator, dispatcher, TriageQueue.from_settings(settings.triage))
+
+    async def run(self) -> None:
+        """Consume the source until it ends (a replay) or the task is cancelled (live sources)."""
+        if self.source is None:
+            raise RuntimeError("ChatPipeline.run needs a source")
+        async for event in self.source.events():
+            await self.process(event)
+
+    async def process(self, event: ChatEvent) -> str:
+        """Handle one event; returns what happened (queued, command:<result>, skipped:<reason>, ...)."""
+        self.counts["events"] += 1
+        for hook in self.on_event:
+            try:
+                hook(event)
+            except Exception:
+                log.exception("chat event hook failed")
+        if event.kind is EventKind.VIEWER_COUNT:
+            if event.viewer_count_kind == "watched":
+                self.watched_count = event.viewer_count
+            else:
+                self.viewer_count = event.viewer_count
+            return self._count("viewer_count")
+        if event.kind is EventKind.COMMENT and self.dispatcher.is_command(event.text):
+            result = await self.dispatcher.handle_chat(event)
+            return self._count(f"command:{result.result}" if result else "command:none")
+        if event.uid and self.moderator.is_muted(event.uid) and event.kind not in (EventKind.SUPER_CHAT,
+                                                                                   EventKind.GUARD, EventKind.GIFT):
+            return self._count("skipped:muted")
+        clean = event.text
+        if event.kind in _TEXT_KINDS:
+            verdict = self.moderator.check(event.text, event.uid, at=event.timestamp)
+            if not verdict.allowed:
+                if event.kind is EventKind.COMMENT:
+                    return self._count(f"skipped:{verdict.reason}")
+                clean = ""  # a paid message is still thanked; its refused text is never read out
+                self.counts["paid_text_refused"] += 1
+            else:
+                clean = verdict.clean_text
+        queued = self.triage.put_event(event, clean)
+        if queued and event.uname and not self._name_ok(event.uname):
+            # The host reads names aloud: a name carrying an ad or an insult is not repeated.
+            self._anonymize_last(event)
+        return self._count("queued" if queued else "not_queued")
+
+    def _name_ok(self, name: str) -> bool:
+        ok = self._names.get(name)
+        if ok is None:
+            ok = self.moderator.check_outgoing(name).allowed
+            self._names[name] = ok
+            if len(self._names) > _NAME_CACHE:
+                self._names.popitem(last=False)
+        return ok
+
+    def _anonymize_last(self, event: ChatEvent) -> None:
+        for items in self.triage._classes.values():
+            for item in reversed(items):
+                if event in item.events:
+                    item.uname = ""
+                    item.askers = [n for n in item.askers if n != event.uname]
+                    return
+
+    def _count(self, what: str) -> str:
+        self.counts[what] += 1
+        return what
+
+    def snapshot(self) -> dict:
+        """Counters for /status."""
+        out = {"pipeline": dict(self.counts), "viewer_count": self.viewer_count, "watched_count": self.watched_count}
+        if self.source is not None:
+            out["source"] = {"kind": self.source.kind, **self.source.stats.snapshot()}
+        return out
