@@ -31,11 +31,17 @@ class Mp3StreamDecoder:
     def __init__(self) -> None:
         self._codec = av.CodecContext.create("mp3", "r")
         self.sample_rate: int | None = None
+        self.bad_packets = 0
 
     def _decode(self, packets) -> np.ndarray:  # noqa: ANN001 - av packets
         out: list[np.ndarray] = []
         for packet in packets:
-            for frame in self._codec.decode(packet):
+            try:
+                frames = self._codec.decode(packet)
+            except av.error.InvalidDataError:
+                self.bad_packets += 1  # a tag or a damaged frame: skip it, like a player would
+                continue
+            for frame in frames:
                 self.sample_rate = frame.sample_rate
                 out.append(_frame_to_mono(frame))
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)

@@ -107,7 +107,7 @@ class PiperEngine(ThreadedEngine):
                     )
                 except Exception as exc:  # onnxruntime raises its own types for bad files
                     raise TtsError(f"cannot load piper voice {voice}: {exc}") from exc
-                log.info("piper voice loaded", extra={"voice": voice, "alignments": want_alignments})
+                log.debug("piper voice loaded", extra={"voice": voice, "alignments": want_alignments})
             return self._voices[voice]
 
     def synthesize_blocking(self, request: EngineRequest) -> Iterator[EngineAudio]:
