@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Strict(BaseModel):
@@ -64,3 +64,13 @@ class StreamSettings(_Strict):
     rtmp: RtmpSettings = RtmpSettings()
     record: RecordSettings = RecordSettings()
     preview: PreviewSettings = PreviewSettings()
+
+    @model_validator(mode="after")
+    def _whole_samples_per_frame(self) -> StreamSettings:
+        # Audio pts = samples sent and video pts = frames: each frame must own a whole number of samples.
+        if self.sample_rate % self.fps:
+            raise ValueError(
+                f"fps {self.fps} does not divide sample_rate {self.sample_rate} "
+                "(each video frame must own a whole number of audio samples; use e.g. 25 or 30)"
+            )
+        return self
