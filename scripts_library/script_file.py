@@ -129,7 +129,7 @@ def parse_script(path: Path) -> tuple[Script | None, list[Problem]]:
         problems.append(Problem(path, key_line["duration_hint_s"], "duration_hint_s must be a positive integer"))
         hint = None
     schedule = _schedule(path, meta, key_line, problems)
-    if not segments:
+    if not segments and not any(p.line > close for p in problems):
         problems.append(Problem(path, close + 1, "no segments after the front matter"))
     if any(p.severity == "error" for p in problems):
         return None, problems
