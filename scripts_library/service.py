@@ -27,7 +27,8 @@ from scripts_library.idle_filler import IdleFiller, LineGenerator
 from scripts_library.prerender import PrerenderCache, Synthesize
 from scripts_library.runner import ScriptRunner
 from scripts_library.scheduler import FireEvent, ScheduleError, ScriptScheduler, UnknownJob, job_specs
-from scripts_library.script_file import Script, load_library
+from scripts_library.checker import check_script
+from scripts_library.script_file import Script, ScriptLoadError, load_library
 from scripts_library.script_line import ScriptLine
 from scripts_library.segment_template import AlternativePicker
 from scripts_library.settings import ScriptsSettings
@@ -55,6 +56,7 @@ class ScriptsService:
     ):
         self.settings = settings
         self.library = load_library(settings.dir)  # ScriptLoadError lists file:line problems
+        self._check_against_store(product_lookup)
         self._lookup = product_lookup
         self._clock = clock
         picker = AlternativePicker(rng)
@@ -78,6 +80,21 @@ class ScriptsService:
                                         settings.misfire_grace_s, now=now)
         self.scheduler = scheduler
         self._specs = job_specs(self.library, settings) if scheduler is not None else []
+
+    def _check_against_store(self, product_lookup: Callable[[str], Any]) -> None:
+        # Unknown variables are script bugs: refuse to start. An unknown product may just not be imported
+        # yet: warn, and its price/stock segments are skipped until it exists.
+        errors = []
+        for script in self.library.scripts.values():
+            for problem in check_script(script, product_lookup):
+                if problem.severity != "error":
+                    continue
+                if problem.message.startswith("unknown product id"):
+                    log.warning("script names an unknown product", extra={"problem": str(problem)})
+                else:
+                    errors.append(problem)
+        if errors:
+            raise ScriptLoadError(errors)
 
     # -- running --------------------------------------------------------------------------------------
     async def run(self) -> None:
