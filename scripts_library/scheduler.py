@@ -196,6 +196,10 @@ class ScriptScheduler:
         self._scheduler = scheduler
         return self
 
+    @property
+    def is_open(self) -> bool:
+        return self._scheduler is not None
+
     def close(self) -> None:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
