@@ -54,6 +54,8 @@ class FileSink(PacketSink):
         self.fragmented = fragmented
         self.files: list[Path] = []
         self._muxer: Muxer | None = None
+        self._previous: Muxer | None = None  # the file just rotated out, still taking trailing audio
+        self._cut_samples = 0
         self._first_path: Path | None = None
 
     def _resolve(self) -> Path:
@@ -120,8 +122,16 @@ class FileSink(PacketSink):
                     if self.finished:
                         return
                     continue
+                if self._previous is not None and pkt.kind == "audio":
+                    # Audio trails video through the AAC encoder: what belongs before the cut goes to the old file.
+                    if pkt.pts < self._cut_samples:
+                        self._write_to(self._previous, pkt)
+                        continue
+                    self._close_previous()
                 if self._muxer is not None and pkt.kind == "video" and pkt.keyframe and self._rotation_due():
-                    self._close_muxer()
+                    self._close_previous()
+                    self._previous, self._muxer = self._muxer, None
+                    self._cut_samples = pkt.pts * self.encoder.spf
                 if self._muxer is None:
                     if time.monotonic() < retry_at:
                         self.health.dropped_packets += 1
@@ -132,17 +142,32 @@ class FileSink(PacketSink):
                         self._failed(exc)
                         retry_at = time.monotonic() + RETRY_S
                         continue
-                try:
-                    if self._muxer.write(pkt):
-                        self.health.bytes += len(pkt.data)
-                        self.health.packets += 1
-                except Exception as exc:  # disk full, file removed...: start a new file shortly
-                    self._failed(exc)
+                if not self._write_to(self._muxer, pkt):
                     self._close_muxer()
                     retry_at = time.monotonic() + RETRY_S
         finally:
+            self._close_previous()
             self._close_muxer()
             self.health.set_state("stopped")
+
+    def _write_to(self, muxer: Muxer, pkt) -> bool:
+        try:
+            if muxer.write(pkt):
+                self.health.bytes += len(pkt.data)
+                self.health.packets += 1
+            return True
+        except Exception as exc:  # disk full, file removed...: start a new file shortly
+            self._failed(exc)
+            return False
+
+    def _close_previous(self) -> None:
+        previous, self._previous = self._previous, None
+        if previous is not None:
+            try:
+                previous.close()
+            except Exception as exc:
+                self.health.error(f"closing a rotated file: {exc}")
+                log.error("could not finalize rotated recording", extra={"sink": self.name, "error": str(exc)})
 
     def _failed(self, exc: Exception) -> None:
         self.health.error(f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,197 @@
+"""The engine end to end into real files and a real HTTP-FLV viewer (no RTMP server needed)."""
+from __future__ import annotations
+
+import logging
+import time
+import urllib.request
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lipsync.base import IdleRenderer, Renderer
+from streamer import StartupError, render_to_file
+from streamer.engine import StreamEngine
+from streamer.idle_loop import ping_pong_index
+from streamer.media_probe import probe_media, tone_span
+from streamer.settings import StreamSettings
+from streamer.sinks.flv_tags import SCRIPT, VIDEO, FlvTagSplitter
+from streamer.test_pattern import TestPatternAvatar, read_loop_index
+
+W, H, FPS, SR = 320, 180, 25, 48000
+SPF = SR // FPS
+FRAME = 1.0 / FPS
+
+
+def settings(**kw) -> StreamSettings:
+    base = {"width": W, "height": H, "preview": {"enabled": False}, "encoder": {"video_bitrate_kbps": 800}}
+    base.update(kw)
+    return StreamSettings(**base)
+
+
+def tone(seconds: float, freq: float = 1000.0, amp: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    mono = (np.sin(2 * np.pi * freq * t) * amp).astype(np.int16)
+    return np.repeat(mono[:, None], 2, axis=1)
+
+
+def assert_continuous(report, frames_expected: int | None = None) -> None:
+    """Monotonic DTS in both streams, no gap, audio as long as video within one frame."""
+    v = report.video.dts_seconds
+    a = report.audio.dts_seconds
+    assert np.all(np.diff(v) > 0) and np.all(np.diff(a) > 0)
+    assert np.max(np.diff(v)) <= FRAME * 1.5, "gap in video timestamps"
+    assert np.max(np.diff(a)) <= 1024 / SR * 1.5 + 0.001, "gap in audio timestamps"
+    if frames_expected is not None:
+        assert len(v) == frames_expected
+    assert abs(report.audio_duration - report.video_duration) <= FRAME
+
+
+def test_render_to_file_is_h264_aac_with_speech_at_the_lead_in(tmp_path):
+    out = tmp_path / "clip.mp4"
+    speech = tone(1.0)
+    handle = render_to_file(settings(), TestPatternAvatar(W, H, FPS), IdleRenderer(), speech, (), out, lead_in_s=0.4, tail_s=0.6)
+    assert handle.start_frame == 10 and handle.played_samples == len(speech)
+    rep = probe_media(str(out), decode_video=True)
+    assert (rep.video.codec, rep.audio.codec) == ("h264", "aac")
+    assert (rep.width, rep.height, round(rep.fps)) == (W, H, FPS)
+    assert (rep.sample_rate, rep.channels) == (SR, 2)
+    assert_continuous(rep, frames_expected=10 + 25 + 15)
+    start, end = tone_span(rep.audio_pcm, SR)
+    assert abs(start - 0.4) <= FRAME and abs(end - 1.4) <= FRAME
+    assert [read_loop_index(f, W) for f in rep.frames] == [ping_pong_index(n, 50) for n in range(50)]
+
+
+def test_wav_spliced_into_a_live_recording_lands_on_time_and_the_loop_carries_on(tmp_path):
+    wav = tmp_path / "burst.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SR)
+        w.writeframes(tone(0.6)[:, 0].tobytes())
+    with wave.open(str(wav), "rb") as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    rec = tmp_path / "live.mp4"
+    engine = StreamEngine(settings(), TestPatternAvatar(W, H, FPS, loop_length=30), IdleRenderer(), record_path=rec)
+    with engine:
+        time.sleep(1.5)
+        handle = engine.say(pcm, text="burst")
+        assert handle.wait_started(3)
+        assert handle.wait_done(5)
+        time.sleep(1.0)
+    frames_sent = engine.health.counters.frames_sent
+    rep = probe_media(str(rec), decode_video=True)
+    assert_continuous(rep, frames_expected=frames_sent)
+    expected = handle.start_pts / SR
+    start, end = tone_span(rep.audio_pcm, SR)
+    assert abs(start - expected) <= FRAME, (start, expected)
+    assert abs(end - (expected + 0.6)) <= FRAME
+    # video pts run 0..N-1 with no reset, and every frame shows the ping-pong loop frame of its tick
+    assert rep.video.pts == [round(n / FPS / rep.video.time_base) for n in range(frames_sent)]
+    assert [read_loop_index(f, W) for f in rep.frames] == [ping_pong_index(n, 30) for n in range(frames_sent)]
+
+
+def test_overlay_is_drawn_on_every_frame_including_speech_and_held_ones(tmp_path):
+    class Slow(Renderer):
+        name = "slow"
+
+        def render(self, job):
+            for k, idx in enumerate(job.loop_indices):
+                if k >= 3:
+                    time.sleep(0.06)  # slower than real time: some frames will be held
+                yield job.avatar.frame(idx)
+
+    rec = tmp_path / "ov.flv"
+    avatar = TestPatternAvatar(W, H, FPS)
+    engine = StreamEngine(settings(prebuffer_frames=3), avatar, Slow(), record_path=rec)
+    engine.overlay.price = "¥599"
+    with engine:
+        handle = engine.say(tone(1.0))
+        assert handle.wait_done(10)
+        time.sleep(0.3)
+    assert engine.health.counters.held_frames > 0
+    rep = probe_media(str(rec), decode_video=True, decode_audio=False)
+    assert len(rep.frames) == engine.health.counters.frames_sent
+    probe = np.zeros((H, W, 3), np.uint8)
+    avatar.draw_overlay(probe, engine.overlay)
+    marker = probe[H - 4 : H - 1, W - 4 : W - 1].reshape(-1, 3).mean(axis=0)
+    for i, frame in enumerate(rep.frames):
+        got = frame[H - 4 : H - 1, W - 4 : W - 1].reshape(-1, 3).mean(axis=0)
+        assert np.abs(got - marker).max() < 30, f"frame {i} lacks the overlay"
+
+
+def test_recording_rotates_at_keyframes_and_every_file_plays(tmp_path):
+    pattern = str(tmp_path / "rec" / "part.mp4")
+    s = settings(record={"rotate_seconds": 2.0})
+    engine = StreamEngine(s, TestPatternAvatar(W, H, FPS), IdleRenderer(), record_path=pattern, realtime=False, frame_limit=125)
+    engine.start()
+    assert engine.join(60)
+    engine.stop()
+    files = sorted((tmp_path / "rec").glob("*.mp4"))
+    assert [f.name for f in files] == ["part-1.mp4", "part-2.mp4", "part.mp4"]
+    reports = [probe_media(str(f)) for f in (files[2], files[0], files[1])]
+    assert [len(r.video.dts) for r in reports] == [50, 50, 25]
+    for r in reports:
+        assert r.video.keyframes[0] == r.video.pts[0] == 0  # each file starts at a keyframe at t=0
+        assert_continuous(r)
+
+
+def test_preview_viewer_gets_headers_then_starts_at_a_keyframe(tmp_path):
+    s = settings(preview={"enabled": True, "port": 0})
+    engine = StreamEngine(s, TestPatternAvatar(W, H, FPS), IdleRenderer())
+    with engine:
+        url = engine.preview_url
+        time.sleep(1.3)  # join mid-GOP
+        data = bytearray()
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            assert resp.headers["Content-Type"] == "video/x-flv"
+            deadline = time.monotonic() + 3.0
+            while time.monotonic() < deadline:
+                data += resp.read1(65536)
+        assert engine.health.sinks["preview"].detail.get("viewers", 0) <= 1
+    splitter = FlvTagSplitter()
+    tags = splitter.feed(bytes(data))
+    assert splitter.header[:3] == b"FLV"
+    assert tags[0].type == SCRIPT
+    assert {t.type for t in tags[1:3]} == {8, 9} and all(t.is_sequence_header for t in tags[1:3])
+    media = tags[3:]
+    first_video = next(t for t in media if t.type == VIDEO)
+    assert first_video.is_keyframe and first_video.timestamp == 0
+    assert all(t.timestamp >= 0 for t in media)
+    assert media[-1].timestamp >= 1500  # it kept flowing
+    dump = tmp_path / "viewer.flv"
+    dump.write_bytes(bytes(data))
+    rep = probe_media(str(dump), decode_video=True, decode_audio=False)
+    assert (rep.width, rep.height) == (W, H) and len(rep.frames) >= 40
+
+
+def test_unwritable_record_path_stops_start_up_naming_the_path(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    bad = blocker / "rec.flv"
+    engine = StreamEngine(settings(), TestPatternAvatar(W, H, FPS), IdleRenderer(), record_path=bad)
+    with pytest.raises(StartupError, match=str(bad)):
+        engine.start()
+    engine.stop()  # idempotent and safe after a failed start
+    with pytest.raises(StartupError, match="stream.record.format"):
+        StreamEngine(settings(), TestPatternAvatar(W, H, FPS), IdleRenderer(), record_path=tmp_path / "x.avi").start()
+
+
+def test_unreachable_rtmp_is_logged_and_retried_while_the_recording_goes_on(tmp_path, caplog):
+    from tests.rtmp_server import free_port
+
+    url = f"rtmp://127.0.0.1:{free_port()}/live/secretkey"
+    rec = tmp_path / "rec.flv"
+    s = settings(rtmp={"reconnect_initial_s": 0.2, "reconnect_max_s": 0.5})
+    caplog.set_level(logging.WARNING, logger="streamer")
+    with StreamEngine(s, TestPatternAvatar(W, H, FPS), IdleRenderer(), extra_rtmp=[url], record_path=rec) as engine:
+        time.sleep(3.0)
+        snap = engine.health.snapshot()
+    rtmp = snap["sinks"]["rtmp1"]
+    assert rtmp["state"] == "reconnecting" and rtmp["reconnects"] >= 2 and rtmp["last_error"]
+    assert "secretkey" not in rtmp["target"] and "secretkey" not in caplog.text
+    assert any("rtmp output failed" in r.getMessage() for r in caplog.records)
+    assert snap["sinks"]["record"]["state"] == "publishing"
+    rep = probe_media(str(rec))
+    assert_continuous(rep, frames_expected=engine.health.counters.frames_sent)
