@@ -1,0 +1,99 @@
+"""Lip-sync speed on this machine: `python -m benchmarks.lipsync`.
+
+Default (viseme) renderer fps at 720p on one core, for a photo avatar (mouth warp) and the built-in avatar;
+Wav2Lip (random weights, same cost as the real ones) fps at batch 1/16/64 on the CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+
+FPS, SR, SPF = 25, 48000, 1920
+
+
+def speech_like(seconds: float, seed: int = 0) -> np.ndarray:
+    """Syllable-rate (4 Hz) modulated harmonics with pauses: speech-shaped loudness, 48 kHz stereo int16."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    f0 = 140 + 20 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / SR
+    voice = sum(np.sin(k * phase) / k for k in range(1, 12))
+    envelope = np.clip(np.sin(2 * np.pi * 4 * t), 0, None) ** 2 * (np.sin(2 * np.pi * 0.4 * t) > -0.6)
+    x = 0.25 * voice * envelope + 0.002 * rng.normal(size=t.size)
+    pcm = np.clip(x * 32767, -32768, 32767).astype(np.int16)
+    return np.stack([pcm, pcm], axis=1)
+
+
+def bench_viseme(avatar, seconds: float) -> float:
+    from lipsync.base import RenderJob
+    from lipsync.viseme_renderer import VisemeRenderer
+
+    audio = speech_like(seconds)
+    n = len(audio) // SPF
+    job = RenderJob(audio, SR, FPS, [i % avatar.loop_length for i in range(n)], avatar)
+    renderer = VisemeRenderer()
+    list(renderer.render(RenderJob(audio[: SPF * 10], SR, FPS, list(range(10)), avatar)))  # warm caches
+    start = time.perf_counter()
+    count = sum(1 for _ in renderer.render(job))
+    return count / (time.perf_counter() - start)
+
+
+def bench_wav2lip_cpu(batches: list[int], repeats: int) -> list[tuple[int, float, float]]:
+    import torch
+
+    from lipsync.settings import LipsyncSettings
+    from lipsync.wav2lip_model import Wav2Lip
+    from lipsync.wav2lip_renderer import Wav2LipRenderer
+
+    renderer = Wav2LipRenderer(LipsyncSettings(), device="cpu", model=Wav2Lip())
+    rng = np.random.default_rng(1)
+    out = []
+    for batch in batches:
+        mels = rng.uniform(-4, 4, (batch, 80, 16)).astype(np.float32)
+        crops = rng.integers(0, 256, (batch, 96, 96, 3), dtype=np.uint8)
+        renderer.infer(mels[:1], crops[:1])  # warm-up
+        start = time.perf_counter()
+        for _ in range(repeats):
+            renderer.infer(mels, crops)
+        elapsed = time.perf_counter() - start
+        out.append((batch, batch * repeats / elapsed, 1000 * elapsed / repeats))
+    del torch
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=8.0, help="speech length for the viseme runs")
+    parser.add_argument("--wav2lip-threads", type=int, default=0, help="torch threads for Wav2Lip (0: all cores)")
+    parser.add_argument("--skip-wav2lip", action="store_true")
+    args = parser.parse_args()
+
+    import cv2
+    import torch
+
+    from avatars.builtin import BuiltinAvatar
+    from lipsync.synthetic_avatar import SyntheticFaceAvatar
+
+    print(f"# lipsync benchmark: {platform.node()} {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cpus, torch {torch.__version__}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    # One core for the default renderer: OpenCV and torch single-threaded.
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    photo = SyntheticFaceAvatar(1280, 720, loop_length=10)
+    print(f"viseme  720p photo avatar (mouth warp), 1 core: {bench_viseme(photo, args.seconds):7.1f} fps")
+    builtin = BuiltinAvatar(1280, 720, FPS, loop_seconds=2.0)
+    print(f"viseme  720p built-in avatar (draws mouth), 1 core: {bench_viseme(builtin, args.seconds):7.1f} fps")
+    if args.skip_wav2lip:
+        return
+    threads = args.wav2lip_threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    for batch, fps, ms in bench_wav2lip_cpu([1, 16, 64], repeats=2):
+        print(f"wav2lip 96px fp32 cpu, {threads} threads, batch {batch:3d}: {fps:7.1f} fps ({ms:8.1f} ms/batch)")
+
+
+if __name__ == "__main__":
+    main()
