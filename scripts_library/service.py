@@ -80,6 +80,7 @@ class ScriptsService:
                                         settings.misfire_grace_s, now=now)
         self.scheduler = scheduler
         self._specs = job_specs(self.library, settings) if scheduler is not None else []
+        self.ready = asyncio.Event()  # set by run() once the job table is synced
 
     def _check_against_store(self, product_lookup: Callable[[str], Any]) -> None:
         # Unknown variables are script bugs: refuse to start. An unknown product may just not be imported
@@ -102,6 +103,7 @@ class ScriptsService:
         tasks = []
         if self.scheduler is not None:
             await asyncio.to_thread(self._open_schedule)
+        self.ready.set()
             tasks.append(asyncio.create_task(self.scheduler.run(self.on_fire, self.settings.poll_s), name="scripts-schedule"))
         if self.settings.idle_llm:
             tasks.append(asyncio.create_task(self._refill_idle_lines(), name="scripts-idle-llm"))

@@ -100,10 +100,7 @@ def test_idle_job_and_exhausted_idle_lines_fall_back_to_product_talk(tmp_path):
 async def test_run_syncs_the_schedule_and_admin_job_commands(tmp_path):
     svc, _store = _service(tmp_path, poll_s=0.2)
     task = asyncio.create_task(svc.run())
-    for _ in range(100):
-        await asyncio.sleep(0.05)
-        if svc.scheduler.is_open and svc.scheduler.jobs():
-            break
+    await asyncio.wait_for(svc.ready.wait(), 30)
     listing = svc.handle_admin("/jobs")
     assert "script:p-watch-s3 next" in listing and "script:idle next" in listing
     assert svc.handle_admin("/job pause script:p-watch-s3") == "job script:p-watch-s3: pause ok"
