@@ -32,6 +32,7 @@ class Mp3StreamDecoder:
         self._codec = av.CodecContext.create("mp3", "r")
         self.sample_rate: int | None = None
         self.bad_packets = 0
+        self.samples = 0
 
     def _decode(self, packets) -> np.ndarray:  # noqa: ANN001 - av packets
         out: list[np.ndarray] = []
@@ -44,7 +45,9 @@ class Mp3StreamDecoder:
             for frame in frames:
                 self.sample_rate = frame.sample_rate
                 out.append(_frame_to_mono(frame))
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+        decoded = np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+        self.samples += len(decoded)
+        return decoded
 
     def feed(self, data: bytes) -> np.ndarray:
         """Samples decodable so far."""
@@ -57,6 +60,7 @@ class Mp3StreamDecoder:
             rest = [_frame_to_mono(f) for f in self._codec.decode(None)]
         except av.error.EOFError:
             rest = []
+        self.samples += sum(len(r) for r in rest)
         return np.concatenate([tail, *rest]) if rest else tail
 
 
@@ -132,6 +136,7 @@ class EdgeEngine(TtsEngine):
         pending: list[np.ndarray] = []
         pending_timings: list[Timing] = []
         got_message = False
+        last_word_end = 0.0
         errors = _edge_errors()
         try:
             while True:
@@ -157,6 +162,7 @@ class EdgeEngine(TtsEngine):
                     start = message["offset"] / TICKS_PER_SECOND
                     end = start + message["duration"] / TICKS_PER_SECOND
                     pending_timings.append(Timing(start, end, message["text"], "word"))
+                    last_word_end = max(last_word_end, end)
                 if decoder.sample_rate and sum(len(p) for p in pending) >= _MIN_CHUNK_S * decoder.sample_rate:
                     yield EngineAudio(np.concatenate(pending), decoder.sample_rate, tuple(pending_timings), self.name)
                     pending, pending_timings = [], []
@@ -165,6 +171,13 @@ class EdgeEngine(TtsEngine):
                 raise TtsError("edge: the service sent no decodable audio")
             if any(len(p) for p in pending) or pending_timings:
                 yield EngineAudio(np.concatenate(pending), decoder.sample_rate, tuple(pending_timings), self.name)
+            # edge-tts ends quietly when the socket closes before turn.end; audio shorter than the
+            # announced words is how a dropped connection shows.
+            decoded_s = decoder.samples / decoder.sample_rate
+            if last_word_end > decoded_s + 0.1:
+                raise TtsError(
+                    f"edge: stream ended early ({decoded_s:.2f} s of audio, words announced to {last_word_end:.2f} s)"
+                )
         finally:
             await messages.aclose()
 

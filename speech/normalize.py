@@ -52,8 +52,8 @@ def clean_text(text: str) -> str:
     """Remove what must never be read aloud: URLs, markup, emoji, emoticons, zero-width characters."""
     text = _ZERO_WIDTH_RE.sub("", text)
     text = _fullwidth_to_ascii(text)
-    text = _URL_RE.sub(" ", text)
     text = _MD_LINK_RE.sub(r"\1", text)
+    text = _URL_RE.sub(" ", text)
     text = _HTML_TAG_RE.sub(" ", text)
     text = _MD_MARK_RE.sub("", text)
     text = _EMOTICON_RE.sub("", text)
