@@ -103,8 +103,8 @@ class ScriptsService:
         tasks = []
         if self.scheduler is not None:
             await asyncio.to_thread(self._open_schedule)
-        self.ready.set()
             tasks.append(asyncio.create_task(self.scheduler.run(self.on_fire, self.settings.poll_s), name="scripts-schedule"))
+        self.ready.set()
         if self.settings.idle_llm:
             tasks.append(asyncio.create_task(self._refill_idle_lines(), name="scripts-idle-llm"))
         try:
