@@ -27,6 +27,12 @@ OFF_TOPIC = [re.compile(p, re.I) for p in [
 ]]
 
 
+# A chat line without any of these is a remark ("刚下单了充电宝"), not a question: acknowledge it.
+QUESTION_CUE = re.compile(r"吗|嘛|呢|吧|\?|(.)[不没]\1|多[重大久长高宽厚少]|几[个天次种岁点号块]|怎么|如何|能不能|可不可以|可以.{0,8}吗|是不是|有没有|"
+                          r"什么|哪|啥|咋|[不没]$|[^\w]?(how|what|which|when|where|why|can|could|does|do|is|are|will|"
+                          r"any|should)\b", re.I)
+
+
 @dataclass
 class KbAnswer:
     """Sentences to speak; ``answered`` is False for a deflection (or silence)."""
@@ -56,6 +62,9 @@ class KbResponder:
         for pattern in OFF_TOPIC:
             if pattern.search(text):
                 return self._deflect(zh, f"off-topic: {pattern.pattern[:30]}")
+        if not QUESTION_CUE.search(text):
+            ack = "收到，谢谢分享！" if zh else "Thanks for sharing!"
+            return KbAnswer([ack] if self.unanswerable == "deflect" else [], False, None, "not a question")
         hits = hits if hits is not None else self.retriever.search(question, k=3, current_product_id=product_id)
         if not hits:
             return self._deflect(zh, "no knowledge")

@@ -8,7 +8,7 @@ import re
 
 # (pattern in the normalized question, tokens added to the BM25 query)
 EXPANSIONS: list[tuple[re.Pattern[str], list[str]]] = [(re.compile(p), toks) for p, toks in [
-    (r"多少钱|价格|价钱|几块|多钱|贵不贵|便宜|how much|price|cost", ["价格", "直播间", "price"]),
+    (r"多少钱|价格|价钱|几块|多钱|贵不贵|便宜|how much|price|cost", ["价格", "price"]),
     (r"多重|沉不沉|重不重|分量|how heavy|weigh", ["重量", "weight"]),
     (r"多大|尺寸|大小|折起来|how big", ["尺寸"]),
     (r"寄|发货|几天到|多久到|送到|快递|物流", ["发货", "快递"]),

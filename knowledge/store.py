@@ -108,6 +108,10 @@ class Store:
 
     def migrate(self) -> None:
         """Apply Alembic migrations up to head (idempotent)."""
+        # Alembic narrates every start at INFO (plugins, context); keep the host's logs quiet.
+        alembic_log = logging.getLogger("alembic")
+        if alembic_log.level == logging.NOTSET:
+            alembic_log.setLevel(logging.WARNING)
         from alembic import command
         from alembic.config import Config
 
