@@ -32,7 +32,8 @@ class Host:
         avatar = load_avatar(self.cfg.avatar, self.cfg.stream)
         renderer = build_renderer(self.cfg.lipsync, avatar)
         self.engine = StreamEngine(
-            self.cfg.stream, avatar, renderer, extra_rtmp=self.extra_rtmp, record_path=self.record_path
+            self.cfg.stream, avatar, renderer, extra_rtmp=self.extra_rtmp, record_path=self.record_path,
+            status_interval_s=self.cfg.log.status_interval_s,
         )
 
     def request_stop(self) -> None:
@@ -43,7 +44,6 @@ class Host:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
         self.engine.start()
-        log.info("on air", extra={"outputs": self.engine.describe_outputs()})
         try:
             if say_wav:
                 from host.audio_file import read_audio
@@ -57,7 +57,6 @@ class Host:
                 log.info("duration reached", extra={"seconds": duration})
         finally:
             await asyncio.to_thread(self.engine.stop)
-            log.info("stopped", extra=self.engine.health.summary())
 
 
 def run_from_args(args: argparse.Namespace) -> int:
