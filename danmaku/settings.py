@@ -19,8 +19,8 @@ class BilibiliSourceSettings(_Section):
     sessdata_env: str = "BILI_SESSDATA"  # credential env vars (optional; anonymous when unset)
     bili_jct_env: str = "BILI_JCT"
     buvid3_env: str = "BILI_BUVID3"
-    heartbeat_interval_s: float = Field(30.0, gt=0)  # our own op-2 heartbeats (the library's are every 30 s)
-    watchdog_s: float = Field(70.0, gt=0)  # no frame at all for this long -> reconnect (the library gives up at ~60 s)
+    heartbeat_interval_s: float = Field(20.0, gt=0)  # our own op-2 heartbeats (the library sends one 30 s after each reply)
+    watchdog_s: float = Field(45.0, gt=0)  # no frame at all for this long -> reconnect (the library gives up at ~60 s)
     connect_timeout_s: float = Field(20.0, gt=0)  # HTTP + websocket + auth must finish within this
     reconnect_initial_s: float = Field(0.5, ge=0)
     reconnect_max_s: float = Field(30.0, gt=0)  # capped exponential backoff, retried forever

@@ -103,7 +103,7 @@ class BiliLiveServer:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/sub"
 
-    async def start(self) -> "BiliLiveServer":
+    async def start(self, port: int = 0) -> "BiliLiveServer":
         app = web.Application()
         app.router.add_get("/xlive/web-room/v1/index/getRoomPlayInfo", self._room_play_info)
         app.router.add_get("/xlive/web-room/v1/index/getDanmuInfo", self._danmu_info)
@@ -115,7 +115,7 @@ class BiliLiveServer:
         app.router.add_get("/sub", self._ws)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
         return self

@@ -41,6 +41,7 @@ class BilibiliSource(ChatSource):
         self._last_frame = 0.0
         self._established = False
         self.connections = 0  # successful authentications, for tests and status
+        self.connection: Any = None  # the current SupervisedLiveDanmaku (None between attempts)
 
     @classmethod
     def from_settings(cls, settings: "ChatSettings", **overrides: Any) -> "BilibiliSource":
@@ -64,7 +65,9 @@ class BilibiliSource(ChatSource):
                 dm = SupervisedLiveDanmaku(self.room, credential=credential)
                 dm.add_event_listener("ALL", lambda info, g=generation: self._on_library_event(g, info))
                 dm.add_event_listener("TIMEOUT", lambda _info, g=generation: self._on_library_timeout(g))
+                self.connection = dm
                 reason = await self._supervise(dm)
+                self.connection = None
                 await dm.release()
                 was_established = self._established
                 self._established = False
