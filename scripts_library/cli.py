@@ -142,7 +142,12 @@ def _show(args: argparse.Namespace) -> int:
         print(f"error: no script '{args.script_id}' (see `python main.py scripts list`)", file=sys.stderr)
         return 1
     lookup, _source = _product_lookup(args)
-    values = SpeakingValues(lookup, (lambda: args.viewers), current_product_id=lambda: script.product_id)
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(_settings(args.config).scripts.timezone)
+    values = SpeakingValues(lookup, (lambda: args.viewers), now=lambda: datetime.now(zone),
+                            current_product_id=lambda: script.product_id)
     if script.is_idle_pool:
         from scripts_library.segment_template import AlternativePicker, MissingValue
 

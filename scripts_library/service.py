@@ -195,7 +195,9 @@ class ScriptsService:
             return None
         command, args = parts[0].lower(), parts[1:]
         try:
-            if command == "/product" and len(args) == 1:
+            if command == "/product":
+                if len(args) != 1:
+                    return "usage: /product ID"
                 return f"current product: {self.select_product(args[0])}"
             if command == "/jobs":
                 if self.scheduler is None:
@@ -217,6 +219,9 @@ class ScriptsService:
             return f"unknown product '{exc.args[0]}'"
         except (UnknownJob, ScheduleError) as exc:
             return str(exc.args[0] if exc.args else exc)
+        except Exception as exc:  # the store refused, the database is locked...: report, keep streaming
+            log.warning("admin command failed", extra={"command": command, "error": repr(exc)})
+            return f"{command} failed: {exc}"
         return None
 
     # -- hooks ----------------------------------------------------------------------------------------

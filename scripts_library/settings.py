@@ -24,8 +24,12 @@ class ScheduledJobSettings(BaseModel):
     @field_validator("every")
     @classmethod
     def _every_format(cls, value: str | None) -> str | None:
-        if value is not None and not EVERY_PATTERN.match(value):
-            raise ValueError("expected '<int>s', '<int>m' or '<int>h', e.g. '15m'")
+        if value is not None:
+            match = EVERY_PATTERN.match(value)
+            if not match:
+                raise ValueError("expected '<int>s', '<int>m' or '<int>h', e.g. '15m'")
+            if int(match.group(1)) <= 0:
+                raise ValueError("the interval must be positive")
         return value
 
     @field_validator("cron")

@@ -24,8 +24,11 @@ class CurrentProductStore:
         self.products = products
         self.current = None
         self.history = []
+        self.locked = False
 
     def set_current_product(self, product_id):
+        if self.locked:
+            raise RuntimeError("database is locked")
         if product_id not in self.products:
             raise KeyError(product_id)
         self.current = product_id
@@ -136,3 +139,10 @@ def test_bad_config_names_the_key(tmp_path, toml, key):
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert f"'{key}'" in str(info.value)
+
+
+def test_admin_product_usage_and_store_refusal(tmp_path):
+    svc, store = _service(tmp_path, schedule_enabled=False)
+    assert svc.handle_admin("/product") == "usage: /product ID"
+    store.locked = True
+    assert svc.handle_admin("/product p-lamp-l5") == "/product failed: database is locked"
