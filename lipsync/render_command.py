@@ -54,9 +54,10 @@ def load_configured_avatar(cfg: AppConfig, name: str | None) -> Avatar:
 
 
 def render_file(cfg: AppConfig, args: argparse.Namespace) -> dict:
-    """Render ``args.audio`` to ``args.out``; returns a summary (frames, seconds, renderer)."""
-    from lipsync.offline_render import read_audio, render_utterance_mp4  # noqa: PLC0415
+    """Render ``args.audio`` to ``args.out`` through the live engine's offline mode; returns a summary."""
+    from lipsync.audio_file import read_audio  # noqa: PLC0415
     from lipsync.registry import build_renderer  # noqa: PLC0415
+    from streamer.offline_render import render_to_file  # noqa: PLC0415 - same timeline/encoder/sink as on air
 
     s = cfg.stream
     pcm = read_audio(args.audio, s.sample_rate, s.channels)
@@ -64,20 +65,12 @@ def render_file(cfg: AppConfig, args: argparse.Namespace) -> dict:
     avatar = load_configured_avatar(cfg, args.avatar)
     try:
         renderer = build_renderer(cfg.lipsync, avatar, renderer=args.renderer)
-        summary = render_utterance_mp4(
-            avatar,
-            renderer,
-            pcm,
-            s.sample_rate,
-            args.out,
-            timings=timings,
-            lead_in_s=args.lead_in,
-            tail_s=args.tail,
-            video_bitrate_kbps=s.encoder.video_bitrate_kbps,
-            audio_bitrate_kbps=s.encoder.audio_bitrate_kbps,
-            preset=s.encoder.preset,
-        )
+        handle = render_to_file(s, avatar, renderer, pcm, timings, args.out, lead_in_s=args.lead_in, tail_s=args.tail)
     finally:
         avatar.close()
-    summary["renderer"] = renderer.name
-    return summary
+    if handle.error:
+        raise ValueError(f"renderer '{renderer.name}' failed while rendering {args.audio}: {handle.error}")
+    spf = s.sample_rate // s.fps
+    lead, tail = max(0, round(args.lead_in * s.fps)), max(0, round(args.tail * s.fps))
+    frames = lead + max(1, -(-len(pcm) // spf)) + tail
+    return {"frames": frames, "seconds": frames / s.fps, "renderer": renderer.name}

@@ -10,6 +10,7 @@ from avatars.base import Avatar, Box
 from lipsync.audio_features import mel_windows, wav2lip_mel
 from lipsync.base import Renderer, RenderJob, register
 from lipsync.face_paste import crop_face, padded_box, paste_face, smooth_boxes
+from lipsync.mouth_warp import clip_box
 from lipsync.settings import LipsyncSettings
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class Wav2LipRenderer(Renderer):
             self.model = self.model.to(memory_format=torch.channels_last)
             torch.backends.cudnn.benchmark = True
         self._boxes: dict[int, list[Box]] = {}
+        self._pack_crops: dict[int, list[bool]] = {}  # per loop index: the pack's crop matches our box
         self._generation = 0
 
     def clear(self) -> None:
@@ -47,27 +49,45 @@ class Wav2LipRenderer(Renderer):
         self._generation += 1
 
     def boxes_for(self, avatar: Avatar) -> list[Box]:
-        """Padded, temporally smoothed face boxes for every loop index of ``avatar`` (computed once per avatar)."""
+        """Padded, temporally smoothed face boxes for every loop index of ``avatar`` (computed once per avatar).
+
+        Packs with precomputed crops (``face_crop``/``face_crop_box``) give the boxes their crops were cut from;
+        those are used as they are (already padded and smoothed at preparation), so crop and paste agree.
+        """
         key = id(avatar)
         if key not in self._boxes:
-            if callable(getattr(avatar, "face_crop", None)):
-                # Packs with precomputed 96x96 crops: their boxes are already smoothed, and must match the crops.
-                boxes = [avatar.face_box(i) for i in range(avatar.loop_length)]
+            pack_boxes = self._pack_crop_boxes(avatar)
+            if pack_boxes is not None:
+                boxes = [clip_box(b, avatar.width, avatar.height) for b in pack_boxes]
+                self._pack_crops[key] = [tuple(b) == tuple(c) for b, c in zip(pack_boxes, boxes)]
             else:
                 raw = [
                     padded_box(avatar.face_box(i), self.settings.face_pads, avatar.width, avatar.height)
                     for i in range(avatar.loop_length)
                 ]
                 boxes = smooth_boxes(raw, self.settings.box_smooth_frames)
+            bad = [i for i, (_, _, w, h) in enumerate(boxes) if w < 8 or h < 8]
+            if bad:
+                raise ValueError(f"avatar '{avatar.name}': face box of loop frame {bad[0]} is empty or tiny ({boxes[bad[0]]})")
             self._boxes[key] = boxes
         return self._boxes[key]
 
+    @staticmethod
+    def _pack_crop_boxes(avatar: Avatar) -> list[Box] | None:
+        crop_box = getattr(avatar, "face_crop_box", None)
+        if not callable(crop_box) or not callable(getattr(avatar, "face_crop", None)):
+            return None
+        if getattr(avatar, "face_crop_size", FACE) not in (None, FACE):
+            return None  # crops prepared for another model size: cut our own
+        boxes = [crop_box(i) for i in range(avatar.loop_length)]
+        return None if any(b is None for b in boxes) else boxes
+
     def _crop(self, avatar: Avatar, loop_index: int, frame: np.ndarray, box: Box) -> np.ndarray:
-        face_crop = getattr(avatar, "face_crop", None)
-        if callable(face_crop):
-            crop = face_crop(loop_index)
+        usable = self._pack_crops.get(id(avatar))
+        if usable is not None and usable[loop_index % len(usable)]:
+            crop = avatar.face_crop(loop_index)
             if crop is not None and crop.shape == (FACE, FACE, 3):
-                return crop
+                return np.ascontiguousarray(crop, dtype=np.uint8)
         return crop_face(frame, box, FACE)
 
     def infer(self, mels: np.ndarray, crops: np.ndarray) -> np.ndarray:

@@ -222,3 +222,33 @@ def test_box_helpers() -> None:
     smooth = smooth_boxes(jitter, 5)
     xs = np.array([b[0] for b in smooth[2:-2]])
     assert np.ptp(xs) <= 2 and smooth[5][2:] == (80, 90)
+
+
+class _PackLike(SyntheticFaceAvatar):
+    """Carries precomputed 96x96 crops and the (padded) boxes they were cut from, as avatar packs do."""
+
+    face_crop_size = 96
+
+    def face_crop_box(self, loop_index: int):
+        x, y, w, h = self.face_box(loop_index)
+        return (x - 2, y, w + 4, h + 12)
+
+    def face_crop(self, loop_index: int) -> np.ndarray:
+        return np.full((96, 96, 3), 40 + loop_index, np.uint8)  # recognisable, unlike a fresh crop
+
+
+def test_pack_crops_and_boxes_are_used_as_given(renderer, monkeypatch: pytest.MonkeyPatch) -> None:
+    avatar = _PackLike(200, 160, loop_length=6)
+    seen = []
+    real_infer = renderer.infer
+    monkeypatch.setattr(renderer, "infer", lambda mels, crops: seen.append(crops.copy()) or real_infer(mels, crops))
+    audio = np.zeros((1920 * 3, 2), np.int16)
+    job = RenderJob(audio=audio, sample_rate=48000, fps=25, loop_indices=[1, 2, 3], avatar=avatar)
+    frames = list(renderer.render(job))
+    crops = np.concatenate(seen)
+    assert [int(c[0, 0, 0]) for c in crops] == [41, 42, 43]
+    assert renderer.boxes_for(avatar)[2] == avatar.face_crop_box(2)
+    x, y, w, h = avatar.face_crop_box(2)
+    outside = np.ones((160, 200), bool)
+    outside[y : y + h, x : x + w] = False
+    assert np.array_equal(frames[1][outside], avatar.frame(2)[outside])
