@@ -112,7 +112,7 @@ class Retriever:
         with self._lock:
             self._build(chunks, products)
             self._version = version
-        log.info("retrieval index loaded", extra={"chunks": len(chunks), "kb_version": version})
+        log.debug("retrieval index loaded", extra={"chunks": len(chunks), "kb_version": version})
 
     def build_from(self, chunks: list[Chunk], products: list[Product] = ()) -> "Retriever":
         """Index chunks directly (benchmarks, tests) without a store."""
