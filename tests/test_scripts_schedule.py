@@ -216,3 +216,35 @@ async def test_run_loop_fires_on_the_event_loop(tmp_path):
     scheduler.close()
     assert fired and fired[0].job_id == "config:fast" and all(loop_thread)
     assert (tmp_path / "sub" / "host.db").exists()
+
+
+def test_jobs_cli_across_processes(tmp_path):
+    """`scripts jobs` in separate processes on one SQLite file: sync, pause, list, run; the host sees it."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    db = tmp_path / "var" / "host.db"
+    config = tmp_path / "host.toml"
+    config.write_text(f'[scripts]\ndir = "{FIXTURES / "shop_zh" / "scripts"}"\ndatabase_url = "sqlite:///{db}"\n'
+                      '[[scripts.jobs]]\nid = "promo"\nscript = "p-watch-s3"\ncron = "0 20 * * *"\n', encoding="utf-8")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "main.py", "scripts", "jobs", *args, "--config", str(config)],
+                              cwd=repo, capture_output=True, text=True, timeout=120)
+
+    synced = cli("sync")
+    assert synced.returncode == 0 and "added=8" in synced.stdout, synced.stderr
+    assert cli("pause", "config:promo").returncode == 0
+    refused = cli("run", "config:promo")
+    assert refused.returncode == 1 and "paused" in refused.stderr
+    assert cli("run", "script:p-stand-f1").returncode == 0
+    listed = cli("list")
+    promo_row = next(row for row in listed.stdout.splitlines() if row.startswith("config:promo"))
+    assert "paused" in promo_row
+
+    host = ScriptScheduler(f"sqlite:///{db}").open()  # the host process, later
+    jobs = {j.id: j for j in host.jobs()}
+    assert jobs["config:promo"].paused and len(jobs) == 8
+    assert [e.job_id for e in host.run_due()] == ["script:p-stand-f1"]  # made due by `jobs run`
+    host.close()
