@@ -117,6 +117,23 @@ def write_manifest(pack_dir: Path, manifest: PackManifest) -> Path:
     return path
 
 
+def video_frame_to_bgr(frame) -> np.ndarray:
+    """Decoded PyAV frame -> BGR. yuv420p goes through OpenCV: swscale's default path darkens by ~1-3 levels."""
+    import cv2
+
+    if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
+        return cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2BGR_I420)
+    return frame.to_ndarray(format="bgr24")
+
+
+def bgr_to_video_frame(bgr: np.ndarray):
+    """BGR (even size) -> yuv420p PyAV frame, converted by OpenCV (unbiased, and faster than swscale)."""
+    import av
+    import cv2
+
+    return av.VideoFrame.from_ndarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
+
+
 # ---------------------------------------------------------------------------------------------
 # Frame sources: read one chunk (a GOP) of frames
 # ---------------------------------------------------------------------------------------------
@@ -158,7 +175,7 @@ class VideoChunkReader:
                 break
             if idx != start + len(out):
                 raise PackError(f"{self.path}: frame {start + len(out)} missing (got {idx}); re-create the pack")
-            out.append(frame.to_ndarray(format="bgr24"))
+            out.append(video_frame_to_bgr(frame))
             if len(out) == end - start:
                 break
         if len(out) != end - start:
@@ -416,9 +433,7 @@ class LoopVideoWriter:
         self.count = 0
 
     def write(self, bgr: np.ndarray) -> None:
-        import av
-
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(bgr), format="bgr24")
+        frame = bgr_to_video_frame(np.ascontiguousarray(bgr))
         frame.pts = self.count
         for packet in self.stream.encode(frame):
             self.container.mux(packet)

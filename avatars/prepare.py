@@ -23,6 +23,7 @@ from avatars.pack import (
     ImageSequenceWriter,
     LoopVideoWriter,
     PackManifest,
+    video_frame_to_bgr,
     write_manifest,
 )
 
@@ -123,7 +124,7 @@ class _VideoFrames:
         count = 0
         try:
             for frame in self.container.decode(self.stream):
-                img = frame.to_ndarray(format="bgr24")
+                img = video_frame_to_bgr(frame)
                 if self.scale != 1.0:
                     img = cv2.resize(img, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA)
                 yield np.ascontiguousarray(img[: self.size[1], : self.size[0]])
