@@ -248,10 +248,11 @@ class ScriptScheduler:
     # -- running ------------------------------------------------------------------------------------
     def run_due(self) -> list[FireEvent]:
         """Fire every due job once (blocking: database I/O); returns what fired, in order."""
-        events, _wait = self._run_due_and_wait()
+        events, _wait = self.run_due_and_wait()
         return events
 
-    def _run_due_and_wait(self) -> tuple[list[FireEvent], float | None]:
+    def run_due_and_wait(self) -> tuple[list[FireEvent], float | None]:
+        """``run_due()`` plus the seconds until the next job is due (None: no job scheduled)."""
         wait = self._open_scheduler().run_due()
         with self._fired_lock:
             events, self._fired = self._fired, []
@@ -268,7 +269,7 @@ class ScriptScheduler:
             while True:
                 wake.clear()
                 try:
-                    events, wait = await asyncio.to_thread(self._run_due_and_wait)
+                    events, wait = await asyncio.to_thread(self.run_due_and_wait)
                 except Exception as exc:  # database hiccup: keep the host running, retry at the next poll
                     log.warning("processing scheduled jobs failed", extra={"error": repr(exc)})
                     events, wait = [], poll_s
