@@ -87,6 +87,8 @@ class AVEncoder:
         self.audio_template = audio
         self._yuv = np.empty((settings.height * 3 // 2, settings.width), dtype=np.uint8)
         self._closed = False
+        self.frames_in = 0  # what was fed, for bookkeeping checks (soak)
+        self.samples_in = 0
 
     def request_keyframe(self) -> None:
         """Make the next video frame an IDR (a sink reconnected and has no keyframe queued)."""
@@ -105,6 +107,8 @@ class AVEncoder:
         af.sample_rate = self.sample_rate
         af.pts = n * self.spf
         af.time_base = self.audio_time_base
+        self.frames_in += 1
+        self.samples_in += len(audio)
         out = self._wrap("video", self.video_template.encode(vf))
         out += self._wrap("audio", self.audio_template.encode(af))
         return out

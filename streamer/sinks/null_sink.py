@@ -8,6 +8,8 @@ class NullSink(PacketSink):
     """Consumes packets and counts bytes; exercises the same queue and thread as a real sink."""
 
     kind = "null"
+    video_packets = 0
+    audio_samples = 0  # sum of audio packet durations, encoder priming included
 
     def run(self) -> None:
         self.health.set_state("publishing")
@@ -19,4 +21,8 @@ class NullSink(PacketSink):
                 continue
             self.health.bytes += len(pkt.data)
             self.health.packets += 1
+            if pkt.kind == "video":
+                self.video_packets += 1
+            else:
+                self.audio_samples += pkt.duration  # AAC: 1024 per packet, the last one shorter
         self.health.set_state("stopped")
