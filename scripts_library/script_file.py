@@ -258,7 +258,7 @@ class ScriptLibrary:
 def read_directory(directory: Path) -> tuple[list[Script], list[Problem]]:
     """Parse every ``*.md`` in ``directory`` (not recursive); returns scripts and all problems."""
     if not directory.is_dir():
-        return [], [Problem(directory, 0, "script directory not found (config key scripts.dir)")]
+        return [], [Problem(directory, 0, "script directory not found")]
     scripts: list[Script] = []
     problems: list[Problem] = []
     files = sorted(p for p in directory.glob("*.md") if p.name.lower() != "readme.md")

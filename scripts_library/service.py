@@ -35,6 +35,7 @@ from scripts_library.settings import ScriptsSettings
 from scripts_library.speaking_values import SpeakingValues
 
 log = logging.getLogger(__name__)
+PREFETCH_EVERY_S = 0.5  # while nothing is handed out, refresh the pre-render list at most this often
 
 
 class ScriptsService:
@@ -81,6 +82,7 @@ class ScriptsService:
         self.scheduler = scheduler
         self._specs = job_specs(self.library, settings) if scheduler is not None else []
         self.ready = asyncio.Event()  # set by run() once the job table is synced
+        self._last_prefetch = float("-inf")
 
     def _check_against_store(self, product_lookup: Callable[[str], Any]) -> None:
         # Unknown variables are script bugs: refuse to start. An unknown product may just not be imported
@@ -146,7 +148,8 @@ class ScriptsService:
         line = self.runner.next_segment()
         if line is None and not self.runner.busy:
             line = self.idle.due(now, queue_empty, last_speech_end)
-        if line is not None and self.prerender is not None:
+        if self.prerender is not None and (line is not None or now - self._last_prefetch >= PREFETCH_EVERY_S):
+            # Also while quiet, so a freshly queued script or the planned idle line is ready before its turn.
             self.prefetch(now)
         return line
 
@@ -172,6 +175,7 @@ class ScriptsService:
     def prefetch(self, now: float) -> None:
         """Start synthesizing the upcoming lines in the background (needs a running loop)."""
         if self.prerender is not None:
+            self._last_prefetch = now
             self.prerender.prefetch(self.upcoming_texts(now))
 
     async def audio_for(self, line: ScriptLine) -> Any:

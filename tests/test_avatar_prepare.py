@@ -168,7 +168,7 @@ def test_several_faces(presenter, tmp_path):
         out[y0:y0 + head.shape[0], W - head.shape[1]:] = head  # a second presenter on the right
         return out
 
-    clip = write_clip(tmp_path / "duo.mp4", (two(i) for i in range(60)))
+    clip = write_clip(tmp_path / "duo.mp4", (two(i) for i in range(30)))
     with pytest.raises(PrepareError, match="several faces"):
         prepare_pack(opts(clip, tmp_path / "x", min_seconds=1.0))
 

@@ -9,6 +9,7 @@ import pytest
 
 from scripts_library.knowledge_file import load_products
 from scripts_library.prerender import PrerenderCache
+from scripts_library.scheduler import FireEvent
 from scripts_library.service import ScriptsService
 from scripts_library.settings import ScriptsSettings
 
@@ -120,3 +121,26 @@ async def test_service_prerenders_upcoming_segments_and_a_changed_value_misses()
 def test_cache_needs_a_positive_size():
     with pytest.raises(ValueError):
         PrerenderCache(RecordingSynth(), capacity=0)
+
+
+async def test_next_script_is_prerendered_while_the_current_line_plays():
+    products = load_products(SHOP / "knowledge.yaml")
+    synth = RecordingSynth()
+    svc = ScriptsService(ScriptsSettings(dir=str(SHOP / "scripts"), schedule_enabled=False, prerender_ahead=1),
+                         product_lookup=products.get, set_current_product=lambda p: None, viewer_count=lambda: 41,
+                         synthesize=synth, rng=random.Random(2))
+    svc.runner.enqueue("p-stand-f1")
+    for _ in range(5):
+        svc.report(svc.next_line(0.0, True, None), spoken=True)
+    last = svc.next_line(0.0, True, None)  # F1's last segment goes on air
+    assert last.is_last
+    svc.on_fire(FireEvent("script:p-lamp-l5", "script", "p-lamp-l5", None))  # the schedule queues L5
+    assert svc.next_line(1.0, True, None) is None  # F1's line is still out; meanwhile L5 is prepared
+    await asyncio.sleep(0.01)
+    svc.report(last, spoken=True)
+    first = svc.next_line(2.0, True, None)
+    assert first.script_id == "p-lamp-l5" and first.segment_index == 0
+    hits = svc.prerender.stats.hits
+    await svc.audio_for(first)
+    assert svc.prerender.stats.hits == hits + 1
+    await svc.prerender.close()

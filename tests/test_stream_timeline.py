@@ -302,3 +302,24 @@ def test_a_failing_renderer_costs_frames_not_the_utterance():
     assert handle.state is SpeechState.DONE and handle.played_samples == SPF * 4
     assert "model fell over" in handle.error
     assert counters.segments_failed == 1 and counters.held_frames == 3
+
+
+def test_after_an_interrupt_the_next_utterance_is_pulled_forward_without_a_jump():
+    renderer = RecordingRenderer()
+    tl, _ = make_timeline(renderer, loop=9, prebuffer=2, fade=3)
+    h1 = tl.say(ramp_pcm(SPF * 100))  # 4 s planned
+    h2 = tl.say(ramp_pcm(SPF * 5))
+    indices, n = [], 0
+    while h2.state is not SpeechState.DONE and n < 200:
+        wait_ready(tl, 2)
+        if h1.start_frame is not None and n == h1.start_frame + 5:
+            h1.interrupt()
+            interrupted_at = n
+        frame, *_ = tl.tick(n)
+        indices.append(read_loop_index(frame, W))
+        n += 1
+    tl.close()
+    assert h1.state is SpeechState.INTERRUPTED and h2.state is SpeechState.DONE
+    # h2 was planned ~100 frames out; it now follows the fade after the prebuffer lead
+    assert h2.start_frame <= interrupted_at + max(3, tl._lead()) + 1
+    assert indices == [ping_pong_index(k, 9) for k in range(n)]  # re-rendered over the new loop frames
