@@ -202,6 +202,8 @@ class Timeline:
                 if cur.fade_pos is None:
                     cur.fade_pos = 0
                     cur.fade_len = max(1, min(self.fade_frames, cur.n_frames - cur.pos))
+                    # The fade plays from frames already buffered (or held); free the worker for what is next.
+                    cur.ticket.cancel.set()
                     # Queued segments were planned after this one's full length: pull them forward.
                     self._replan_queue(self.next_tick + cur.fade_len)
                 return

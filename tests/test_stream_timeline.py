@@ -78,7 +78,7 @@ def wait_ready(tl: Timeline, need: int, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with tl._lock:
-            head = tl._queue[0] if tl._queue else None
+            head = tl._queue[0] if tl._queue and tl._current is None else None
         if head is None or head.ticket.frames.qsize() >= need or head.ticket.finished.is_set():
             return
         time.sleep(0.005)
