@@ -96,18 +96,24 @@ class ThreadedEngine(TtsEngine):
         queue: asyncio.Queue = asyncio.Queue()
         done = object()
 
+        def hand_over(item: object) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the loop closed while the thread was still speaking
+                request.cancel.set()
+
         def produce() -> None:
             try:
                 for chunk in self.synthesize_blocking(request):
                     if request.cancel.is_set():
                         break
-                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+                    hand_over(chunk)
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
+                hand_over(exc)
             finally:
-                loop.call_soon_threadsafe(queue.put_nowait, done)
+                hand_over(done)
 
-        future = loop.run_in_executor(self._executor, produce)
+        loop.run_in_executor(self._executor, produce)
         try:
             while True:
                 item = await queue.get()
@@ -116,11 +122,12 @@ class ThreadedEngine(TtsEngine):
                 if isinstance(item, BaseException):
                     if isinstance(item, TtsError):
                         raise item
-                    raise TtsError(f"{self.name}: {item}") from item
+                    raise TtsError(f"{self.name}: {type(item).__name__}: {item}") from item
                 yield item
         finally:
+            # An interrupted utterance returns at once; the worker stops at its next chunk and the
+            # next request waits for it on the same single thread.
             request.cancel.set()
-            await asyncio.shield(future)
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
