@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from avatars.settings import AvatarSettings
 from brain.settings import BrainSettings
@@ -26,6 +28,14 @@ class LogSettings(Section):
     status_interval_s: float = 30.0
 
 
+class DirectorSettings(Section):
+    """How the host turns chat, scripts and idle time into speech."""
+
+    language: Literal["zh", "en"] = Field("zh", description="language of the host's own phrases (thanks, welcomes)")
+    welcome_interval_s: float = Field(20.0, ge=0, description="at most one welcome/follow thanks this often")
+    deferred_stale_s: float = Field(30.0, gt=0, description="a welcome deferred behind a script is dropped after this")
+
+
 class AppConfig(Section):
     """Root of configs/*.toml."""
 
@@ -38,6 +48,7 @@ class AppConfig(Section):
     brain: BrainSettings = BrainSettings()
     speech: SpeechSettings = SpeechSettings()
     scripts: ScriptsSettings = ScriptsSettings()
+    director: DirectorSettings = DirectorSettings()
 
     _source_path: Path | None = PrivateAttr(default=None)
 

@@ -1,30 +1,50 @@
-"""Wire the parts into one running host: config -> avatar, renderer, stream engine (-> chat, brain, director)."""
+"""Wire the parts into one running host: store, chat, brain, speech, scripts, director, stream engine."""
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from configs.loader import ConfigError, load_config
 from configs.models import AppConfig
 
 log = logging.getLogger("host")
 
+OVERLAY_REFRESH_S = 1.0
+
 
 class Host:
-    """The running show. Owns the stream engine and (as they land) chat, brain and director."""
+    """The running show: builds every component from the config and runs them until stopped."""
 
     def __init__(self, cfg: AppConfig, *, extra_rtmp: list[str] = (), record_path: str | None = None):
         self.cfg = cfg
         self.extra_rtmp = list(extra_rtmp)
         self.record_path = record_path
         self.engine = None
+        self.store = None
+        self.chat = None
+        self.brain = None
+        self.tts = None
+        self.scripts = None
+        self.director = None
         self._stop = asyncio.Event()
 
+    # -- building ---------------------------------------------------------------------------------------
+
     def build(self) -> None:
-        """Create the components; raises StartupError/ValueError with an operator-facing message."""
+        """Create the components; raises an exception worded for the operator when one cannot start."""
+        self._build_store()
+        self._build_engine()
+        self._build_chat()
+        self._build_brain_and_speech()
+        self._build_scripts()
+        self._build_director()
+
+    def _build_engine(self) -> None:
         from avatars.loader import load_avatar
         from lipsync.registry import build_renderer
         from streamer.engine import StreamEngine
@@ -36,6 +56,76 @@ class Host:
             status_interval_s=self.cfg.log.status_interval_s,
         )
 
+    def _build_store(self) -> None:
+        from knowledge.store import Store
+
+        k = self.cfg.knowledge
+        _ensure_sqlite_dir(k.db_url)
+        self.store = Store.open(k.db_url)
+        if k.import_paths:
+            from knowledge.embedding import shared_embedder
+            from knowledge.importer import parse_paths
+
+            embedder = shared_embedder() if k.retrieval.embeddings else None
+            counts = self.store.apply_import(parse_paths(k.import_paths), embedder)
+            log.info("knowledge imported", extra={"paths": ",".join(k.import_paths), **counts})
+
+    def _build_chat(self) -> None:
+        from danmaku.pipeline import ChatPipeline
+        from danmaku.sources.base import create_source
+
+        c = self.cfg.chat
+        self.chat = ChatPipeline.from_settings(c, source=create_source(c.source, c))
+        store = self.store
+        self.chat.on_event.append(store.add_chat_event)
+        self.chat.moderator.on_verdict.append(
+            lambda v: None if v.allowed else store.log_moderation("in", v.text, "refused", reason=v.reason, uid=v.uid))
+        self.chat.dispatcher.audit.on_record.append(
+            lambda r: store.add_admin_audit(r.command, uid=r.actor_uid, uname=r.actor_name,
+                                            args=json.dumps(r.args, ensure_ascii=False), allowed=r.authorized,
+                                            outcome=r.result, ts=r.ts))
+        for uid in store.muted_uids():  # mutes survive restarts
+            self.chat.moderator.mute(uid, c.admin.default_mute_minutes)
+
+    def _build_brain_and_speech(self) -> None:
+        from brain.responder import Brain
+        from speech.tts import build_tts
+
+        moderator = self.chat.moderator
+
+        def guard(text: str) -> tuple[bool, str]:
+            verdict = moderator.check_outgoing(text)
+            return verdict.allowed, verdict.reason
+
+        self.brain = Brain(self.store, self.cfg.brain, retrieval=self.cfg.knowledge.retrieval, guard=guard)
+        s = self.cfg.stream
+        self.tts = build_tts(self.cfg.speech, s.sample_rate, s.channels)
+
+    def _build_scripts(self) -> None:
+        if not self.cfg.scripts.dir:
+            return
+        from scripts_library.service import ScriptsService
+
+        store = self.store
+        current = store.current_product
+        self.scripts = ScriptsService(
+            self.cfg.scripts,
+            product_lookup=store.get_product,
+            set_current_product=store.set_current_product,
+            get_current_product=lambda: (p.id if (p := current()) else None),
+            viewer_count=lambda: self.chat.viewer_count or None,
+            synthesize=self.tts.synthesize_all,
+        )
+
+    def _build_director(self) -> None:
+        from host.director import Director
+
+        self.director = Director(self.cfg.director, self.engine, self.tts, self.chat.triage, brain=self.brain,
+                                 scripts=self.scripts, store=self.store)
+        self.director.register_admin(self.chat.dispatcher)
+
+    # -- running ----------------------------------------------------------------------------------------
+
     def request_stop(self) -> None:
         self._stop.set()
 
@@ -44,6 +134,12 @@ class Host:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
         self.engine.start()
+        tasks = [asyncio.create_task(self._refresh_overlay(), name="overlay")]
+        if self.chat.source is not None:
+            tasks.append(asyncio.create_task(self._supervise(self.chat.run, "chat"), name="chat"))
+        if self.scripts is not None:
+            tasks.append(asyncio.create_task(self._supervise(self.scripts.run, "scripts"), name="scripts"))
+        tasks.append(asyncio.create_task(self._supervise(self.director.run, "director"), name="director"))
         try:
             if say_wav:
                 from host.audio_file import read_audio
@@ -56,7 +152,55 @@ class Host:
             except TimeoutError:
                 log.info("duration reached", extra={"seconds": duration})
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.to_thread(self.engine.stop)
+            await self.brain.close()
+            await self.tts.aclose()
+            self.store.close()
+
+    async def _supervise(self, factory, name: str) -> None:
+        """Run a component forever: a crash is logged and the component restarted; the stream goes on."""
+        delay = 1.0
+        while True:
+            try:
+                await factory()
+                if name == "chat":  # a finished replay is not restarted
+                    log.info("chat source ended")
+                    return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("component failed; restarting", extra={"component": name, "in_s": delay})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    async def _refresh_overlay(self) -> None:
+        """Keep the on-screen shop name, product and price in step with the store."""
+        overlay = self.engine.overlay
+        shop = self.cfg.avatar.shop_name
+        while True:
+            try:
+                profile_name = shop or (await asyncio.to_thread(self.store.store_profile)).get("name", "")
+                product = await asyncio.to_thread(self.store.current_product)
+                overlay.shop_name = profile_name or ""
+                overlay.product_name = product.name if product else ""
+                overlay.price = _price_text(product, self.store) if product else ""
+            except Exception:
+                log.exception("overlay refresh failed")
+            await asyncio.sleep(OVERLAY_REFRESH_S)
+
+
+def _price_text(product, store) -> str:
+    currency = (store.store_profile() or {}).get("currency", "CNY")
+    symbol = {"CNY": "¥", "USD": "$", "EUR": "€", "GBP": "£"}.get(currency, "")
+    return f"{symbol}{product.price:g}" if symbol else f"{product.price:g} {currency}"
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
 def run_from_args(args: argparse.Namespace) -> int:
