@@ -8,6 +8,7 @@ both ends, so the ping-pong turns ease out and back in instead of bouncing.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -55,6 +56,7 @@ class BuiltinAvatar(Avatar):
         self._heads: dict[int, Sprite] = {}
         self._mouths: OrderedDict[tuple[int, int, int], np.ndarray] = OrderedDict()
         self._closed_heads: dict[int, Sprite] = {}
+        self._lock = threading.Lock()  # the streamer and a renderer thread both call frame()
         self._overlay = OverlayPainter(self.layout, font_path=font_path)
         self._plan_motion()
 
@@ -94,7 +96,10 @@ class BuiltinAvatar(Avatar):
     def _head(self, level: int) -> Sprite:
         sprite = self._heads.get(level)
         if sprite is None:
-            sprite = self._heads[level] = draw_head(self._s, BLINK_LEVELS[level])
+            with self._lock:
+                sprite = self._heads.get(level)
+                if sprite is None:
+                    sprite = self._heads[level] = draw_head(self._s, BLINK_LEVELS[level])
         return sprite
 
     def motion(self, loop_index: int) -> dict[str, float]:
@@ -113,14 +118,16 @@ class BuiltinAvatar(Avatar):
         return q(m.open), q(m.wide), q(m.round)
 
     def _mouth_patch(self, key: tuple[int, int, int]) -> np.ndarray:
-        patch = self._mouths.get(key)
-        if patch is None:
-            shape = MouthShape(*(k / MOUTH_STEPS for k in key))
-            patch = self._mouths[key] = draw_mouth(self._s, shape)
+        with self._lock:
+            patch = self._mouths.get(key)
+            if patch is not None:
+                self._mouths.move_to_end(key)
+                return patch
+        patch = draw_mouth(self._s, MouthShape(*(k / MOUTH_STEPS for k in key)))
+        with self._lock:
+            self._mouths[key] = patch
             if len(self._mouths) > 256:
                 self._mouths.popitem(last=False)
-        else:
-            self._mouths.move_to_end(key)
         return patch
 
     def _mouth_origin(self, sprite: Sprite) -> tuple[int, int]:
@@ -145,7 +152,8 @@ class BuiltinAvatar(Avatar):
         bgra[y:y + h, x:x + w] = np.minimum(region, 255).astype(np.uint8)
         sprite = Sprite(bgra, base.pivot)
         if closed:
-            self._closed_heads[level] = sprite
+            with self._lock:
+                self._closed_heads[level] = sprite
         return sprite
 
     # -- Avatar --------------------------------------------------------------------------------

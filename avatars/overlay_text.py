@@ -7,6 +7,7 @@ each frame is one alpha blend over a small region.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,7 @@ class TextRenderer:
         self._fonts: dict[int, object] = {}
         self._cache: OrderedDict[tuple, TextImage] = OrderedDict()
         self._cache_size = cache_size
+        self._lock = threading.Lock()
 
     def _font(self, size: int):
         from PIL import ImageFont
@@ -88,15 +90,16 @@ class TextRenderer:
     def render(self, text: str, *, size: int, height: int, max_width: int, color, bold: bool = False) -> TextImage:
         """``text`` in one line, vertically centred in ``height`` px, at most ``max_width`` px wide."""
         key = (text, size, height, max_width, tuple(color), bold)
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
-        img = self._render(text, size, height, max_width, color, bold)
-        self._cache[key] = img
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return img
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+            img = self._render(text, size, height, max_width, color, bold)
+            self._cache[key] = img
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+            return img
 
     def _render(self, text: str, size: int, height: int, max_width: int, color, bold: bool) -> TextImage:
         from PIL import Image, ImageDraw
