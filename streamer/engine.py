@@ -90,6 +90,12 @@ class StreamEngine:
             counters=self.health.counters,
             realtime=realtime,
         )
+        self.health.extra = {
+            "on_air": lambda: self._state == "running",
+            "speaking": lambda: self.timeline.speaking,
+            "queued_utterances": lambda: self.timeline.pending,
+            "fps": settings.fps,
+        }
         self.clock = MediaClock(settings.fps, realtime=realtime)
         self.sinks: list[PacketSink] = []
         self.encoder = None
@@ -106,6 +112,11 @@ class StreamEngine:
     def media_time(self) -> float:
         """Seconds of stream produced so far (frames sent / fps)."""
         return self.health.counters.frames_sent / self.settings.fps
+
+    @property
+    def speaking(self) -> str | None:
+        """Text of the utterance on air, or None."""
+        return self.timeline.speaking
 
     @property
     def running(self) -> bool:
@@ -283,6 +294,7 @@ class StreamEngine:
                 c.frames_sent = n
                 c.samples_sent = n * spf
                 self.health.media_time = n / fps
+                self.health.last_frame_at = time.monotonic()
                 if self.status_interval_s and time.monotonic() >= next_status:
                     next_status += self.status_interval_s
                     log.info(self.health.status_line(), extra={"health": self.health.snapshot()})

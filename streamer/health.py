@@ -18,6 +18,7 @@ class SinkHealth:
     packets: int = 0
     reconnects: int = 0
     dropped_packets: int = 0
+    queue_depth: int = 0  # packets waiting in this sink's queue
     last_error: str = ""
     last_error_at: float | None = None  # time.time()
     state_since: float = field(default_factory=time.monotonic)
@@ -61,6 +62,8 @@ class StreamHealth:
         self._lock = threading.Lock()
         self.started_at: float | None = None
         self.media_time = 0.0
+        self.last_frame_at: float | None = None  # monotonic time the clock last emitted a frame
+        self.extra: dict = {}  # live values the engine fills in (speaking text, queued utterances, ...)
 
     def add_sink(self, sink: SinkHealth) -> SinkHealth:
         with self._lock:
@@ -79,6 +82,8 @@ class StreamHealth:
         out["media_time_s"] = round(self.media_time, 3)
         out["uptime_s"] = round(time.monotonic() - self.started_at, 3) if self.started_at else 0.0
         out["encode_ms_per_frame"] = round(c.encode_ms_total / c.encoded_frames, 3) if c.encoded_frames else 0.0
+        out["last_frame_age_s"] = round(time.monotonic() - self.last_frame_at, 3) if self.last_frame_at else None
+        out.update({k: (v() if callable(v) else v) for k, v in self.extra.items()})
         with self._lock:
             out["sinks"] = {name: asdict(s) for name, s in self.sinks.items()}
         return out

@@ -225,6 +225,12 @@ class Timeline:
             self.interrupt(cur.handle)
 
     @property
+    def speaking(self) -> str | None:
+        """Text of the utterance on air, or None."""
+        cur = self._current
+        return cur.handle.text if cur is not None else None
+
+    @property
     def pending(self) -> int:
         """Utterances queued or playing."""
         with self._lock:

@@ -195,3 +195,26 @@ def test_unreachable_rtmp_is_logged_and_retried_while_the_recording_goes_on(tmp_
     assert snap["sinks"]["record"]["state"] == "publishing"
     rep = probe_media(str(rec))
     assert_continuous(rep, frames_expected=engine.health.counters.frames_sent)
+
+
+def test_health_snapshot_and_the_periodic_status_line(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="streamer.engine")
+    rec = tmp_path / "h.flv"
+    with StreamEngine(settings(), TestPatternAvatar(W, H, FPS), IdleRenderer(), record_path=rec, status_interval_s=0.5) as engine:
+        handle = engine.say(tone(1.0), text="hello there")
+        assert handle.wait_started(3)
+        snap = engine.health.snapshot()
+        assert snap["speaking"] == "hello there" and snap["on_air"] is True
+        assert handle.wait_done(3)
+        time.sleep(0.3)
+        snap = engine.health.snapshot()
+    assert snap["speaking"] is None and snap["queued_utterances"] == 0
+    assert snap["frames_sent"] == snap["idle_frames"] + snap["speech_frames"]
+    assert snap["samples_sent"] == snap["frames_sent"] * SPF
+    assert 0 <= snap["last_frame_age_s"] < 0.5 and snap["encode_ms_per_frame"] > 0
+    rec_h = snap["sinks"]["record"]
+    assert rec_h["kind"] == "file" and rec_h["state"] == "publishing" and rec_h["bytes"] > 0
+    lines = [r for r in caplog.records if r.getMessage().startswith("stream t=")]
+    assert len(lines) >= 2 and "record=publishing" in lines[-1].getMessage()
+    assert lines[-1].health["frames_sent"] > 0
+    assert engine.health.snapshot()["on_air"] is False

@@ -61,6 +61,7 @@ class PacketSink:
                     self._queue.popleft()
                     self.health.dropped_packets += 1
             self._queue.append(packet)
+            self.health.queue_depth = len(self._queue)
             self._cond.notify_all()
 
     def open(self) -> None:
@@ -88,6 +89,7 @@ class PacketSink:
                 self._cond.wait(timeout)
             if self._queue:
                 pkt = self._queue.popleft()
+                self.health.queue_depth = len(self._queue)
                 self._cond.notify_all()
                 return pkt
             return None
