@@ -140,6 +140,9 @@ _ZH_RULES: list[tuple[re.Pattern, object]] = [
     (_ZH_UNIT_RE, lambda m: _zh_number(m.group(1)) + _ZH_UNITS[m.group(2)]),
     # S3 / M10 / K2 -> S三 / M十 / K二 (letters stay for the English voice)
     (re.compile(r"(?<![A-Za-z\d])([A-Za-z]{1,6})-?(\d+)(?![\d.])"), _zh_model),
+    # chat slang: 666 / 8888 / 23333 are read digit by digit, not as amounts
+    (re.compile(r"(?<![\d.,])(?:(\d)\1{2,}|2333+)(?![\d.,])(?!\s*[元块件个台套份%])"),
+     lambda m: cn2an.an2cn(m.group(0), "direct")),
     # 2个 -> 两个
     (re.compile(rf"(?<![\d.])2(?=\s*(?:{'|'.join(_ZH_MEASURE_FOR_LIANG)}))"), lambda m: "两"),
     (re.compile(rf"(?<![\w.])-({_NUM})"), lambda m: "负" + _zh_number(m.group(1))),
@@ -299,8 +302,8 @@ def normalize_en(text: str) -> str:
     return _SPACES_RE.sub(" ", text).strip()
 
 
-def normalize_for_speech(text: str, language: str | None = None) -> str:
-    """The words to speak for ``text``; ``language`` 'zh' | 'en' | None (detect: zh when it has Chinese)."""
+def normalize_for_speech(text: str, language: str | None = None, default_language: str = "en") -> str:
+    """The words to speak for ``text``; ``language`` 'zh' | 'en' | None (detect; ``default_language`` for '666')."""
     text = clean_text(text)
-    lang = language if language in ("zh", "en") else detect_language(text)
+    lang = language if language in ("zh", "en") else detect_language(text, default_language)
     return normalize_zh(text) if lang == "zh" else normalize_en(text)

@@ -12,9 +12,11 @@ _LATIN_RE = re.compile(r"[A-Za-z]")
 _RUN_RE = re.compile(f"([{_HAN}]+)|([A-Za-z][A-Za-z'\\-]*)")
 
 
-def detect_language(text: str) -> str:
-    """'zh' when the text has any Chinese character, else 'en'."""
-    return "zh" if _HAN_RE.search(text) else "en"
+def detect_language(text: str, default: str = "en") -> str:
+    """'zh' when the text has any Chinese character, 'en' when it has Latin letters, else ``default`` ('666')."""
+    if _HAN_RE.search(text):
+        return "zh"
+    return "en" if _LATIN_RE.search(text) else default
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,9 @@ class SpeechSettings(_Strict):
         ["piper", "espeak"], min_length=1, description="fallback chain, best first"
     )
     language: Literal["auto", "zh", "en"] = Field("auto", description="auto: zh when the text has Chinese characters")
+    default_language: Literal["zh", "en"] = Field(
+        "zh", description="for texts with neither Chinese nor Latin letters (auto mode), e.g. '666'"
+    )
     cooldown_s: float = Field(60.0, ge=0, description="a failing engine is skipped this long, then probed again")
     normalize_text: bool = True
     loudness_dbfs: float = Field(-20.0, ge=-40, le=-6, description="RMS of voiced audio, same for every engine")

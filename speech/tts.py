@@ -78,7 +78,7 @@ class SpeechTts:
         """The language the text will be spoken in (config override or detection)."""
         if self.settings.language != "auto":
             return self.settings.language
-        return detect_language(clean_text(text))
+        return detect_language(clean_text(text), self.settings.default_language)
 
     def speech_text(self, text: str, language: str) -> str:
         """What the voice will actually say for ``text``."""

@@ -1,6 +1,10 @@
 """Text normalization for speech: a table of written -> spoken forms, Chinese and English."""
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 
 from speech import english_numbers as en
@@ -43,6 +47,9 @@ ZH_CASES = [
     ("重量35g", "重量三十五克"),
     ("加\u200b我\u200bvx", "加我vx"),
     ("$19.99一个", "十九点九九美元一个"),
+    ("主播666", "主播六六六"),
+    ("233333", "二三三三三三"),
+    ("8888元", "八千八百八十八元"),
 ]
 
 EN_CASES = [
@@ -97,6 +104,31 @@ def test_table_is_large_enough() -> None:
 def test_language_is_detected_when_not_given() -> None:
     assert normalize_for_speech("只要¥199") == "只要一百九十九元"
     assert normalize_for_speech("only $199") == "only one hundred ninety-nine dollars"
+    assert normalize_for_speech("666", default_language="zh") == "六六六"
+    assert normalize_for_speech("666", default_language="en") == "six hundred sixty-six"
+
+
+def _fixture_dir() -> Path | None:
+    for base in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")):
+        if (base / "fixtures" / "shop_zh" / "danmaku_replay.jsonl").exists():
+            return base / "fixtures"
+    return None
+
+
+@pytest.mark.skipif(_fixture_dir() is None, reason="shared fixtures not present")
+@pytest.mark.parametrize("shop", ["shop_zh", "shop_en"])
+def test_every_chat_line_of_the_replays_is_speakable(shop: str) -> None:
+    texts = []
+    for line in (_fixture_dir() / shop / "danmaku_replay.jsonl").read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        if event["cmd"] == "DANMU_MSG":
+            texts.append(event["data"]["info"][1])
+        elif event["cmd"] == "SUPER_CHAT_MESSAGE":
+            texts.append(event["data"]["data"]["message"])
+    assert len(texts) > 40
+    for text in texts:
+        spoken = normalize_for_speech(text, default_language="zh" if shop == "shop_zh" else "en")
+        assert not re.search(r"\d|\[|http|[\u200b\U0001F000-\U0001FFFF]", spoken), (text, spoken)
 
 
 def test_clean_text_keeps_degree_signs_and_plain_words() -> None:
