@@ -87,48 +87,93 @@ class TextRenderer:
             self._fonts[size] = f
         return f
 
-    def render(self, text: str, *, size: int, height: int, max_width: int, color, bold: bool = False) -> TextImage:
-        """``text`` in one line, vertically centred in ``height`` px, at most ``max_width`` px wide."""
-        key = (text, size, height, max_width, tuple(color), bold)
+    def render(self, text: str, *, size: int, height: int, max_width: int, color, bold: bool = False,
+               max_lines: int = 1) -> TextImage:
+        """``text`` vertically centred in ``height`` px, at most ``max_width`` px wide.
+
+        Too long for one line: the font shrinks (to 80%), then wraps onto ``max_lines`` lines when
+        they fit the height, then shrinks further (to 62%) and is cut with an ellipsis.
+        """
+        key = (text, size, height, max_width, tuple(color), bold, max_lines)
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
-            img = self._render(text, size, height, max_width, color, bold)
+            img = self._render(text, size, height, max_width, color, bold, max_lines)
             self._cache[key] = img
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
             return img
 
-    def _render(self, text: str, size: int, height: int, max_width: int, color, bold: bool) -> TextImage:
+    def _layout(self, text: str, size: int, height: int, max_width: int, bold: bool, max_lines: int):
+        """(font, stroke, lines) that fit, preferring one line at a large size."""
+        stroke_of = lambda s: max(1, s // 28) if bold else 0  # noqa: E731
+        fits = lambda f, s, t: f.getlength(t) + 2 * stroke_of(s) <= max_width  # noqa: E731
+        s = size
+        while s >= max(8, int(size * 0.8)):
+            f = self._font(s)
+            if fits(f, s, text):
+                return f, stroke_of(s), [text]
+            s -= max(1, s // 16)
+        if max_lines >= 2:
+            s = max(8, int(size * 0.72))
+            if 2 * s * 1.2 <= height:
+                f = self._font(s)
+                first = _longest_prefix(text, lambda t: fits(f, s, t))
+                rest = text[len(first):].lstrip()
+                if first and fits(f, s, rest):
+                    return f, stroke_of(s), [first.rstrip(), rest]
+                if first:
+                    return f, stroke_of(s), [first.rstrip(), _ellipsize(rest, lambda t: fits(f, s, t))]
+        s = max(8, int(size * 0.62))
+        f = self._font(s)
+        if fits(f, s, text):
+            return f, stroke_of(s), [text]
+        return f, stroke_of(s), [_ellipsize(text, lambda t: fits(f, s, t))]
+
+    def _render(self, text: str, size: int, height: int, max_width: int, color, bold: bool, max_lines: int) -> TextImage:
         from PIL import Image, ImageDraw
 
-        text = " ".join(text.split())  # one line: newlines/tabs from data become spaces
-        stroke = max(1, size // 28) if bold else 0
-        min_size = max(8, int(size * 0.62))
-        s = size
-        while True:
-            font = self._font(s)
-            width = font.getlength(text) + 2 * stroke
-            if width <= max_width or s <= min_size:
-                break
-            s -= max(1, s // 16)
-        if width > max_width:  # still too long at the smallest size: cut and add an ellipsis
-            while text and font.getlength(text + "…") + 2 * stroke > max_width:
-                text = text[:-1]
-            text = text.rstrip() + "…"
-            width = font.getlength(text) + 2 * stroke
+        text = " ".join(text.split())  # one paragraph: newlines/tabs from data become spaces
+        font, stroke, lines = self._layout(text, size, height, max_width, bold, max_lines)
+        width = max(font.getlength(t) for t in lines) + 2 * stroke
         w = max(1, min(max_width, int(np.ceil(width)) + 2))
         mask = Image.new("L", (w, height), 0)
-        ImageDraw.Draw(mask).text((stroke + 1, height / 2), text, fill=255, font=font, anchor="lm",
-                                  stroke_width=stroke, stroke_fill=255)
+        draw = ImageDraw.Draw(mask)
+        line_h = font.size * 1.2
+        top = height / 2 - line_h * (len(lines) - 1) / 2
+        for k, line in enumerate(lines):
+            draw.text((stroke + 1, top + k * line_h), line, fill=255, font=font, anchor="lm",
+                      stroke_width=stroke, stroke_fill=255)
         a = np.asarray(mask, np.uint8)
         r, g, b = rgb(color)
         bgr = np.empty((height, w, 3), np.uint8)
         for ch, v in enumerate((b, g, r)):
             bgr[..., ch] = (a.astype(np.uint16) * v + 127) // 255
         return TextImage(np.ascontiguousarray(bgr), np.ascontiguousarray(np.repeat(a[..., None], 3, axis=2)))
+
+
+def _longest_prefix(text: str, fits) -> str:
+    """Longest prefix that fits; breaks after a space when there is one in the last third (Latin words)."""
+    lo, hi = 0, len(text)
+    while lo < hi:  # binary search on the character count
+        mid = (lo + hi + 1) // 2
+        if fits(text[:mid]):
+            lo = mid
+        else:
+            hi = mid - 1
+    cut = text[:lo]
+    if lo < len(text) and " " in cut[int(len(cut) * 0.66):]:
+        cut = cut[: cut.rindex(" ") + 1]
+    return cut
+
+
+def _ellipsize(text: str, fits) -> str:
+    if fits(text):
+        return text
+    keep = _longest_prefix(text, lambda t: fits(t + "…"))
+    return keep.rstrip() + "…"
 
 
 class OverlayPainter:
@@ -166,20 +211,21 @@ class OverlayPainter:
         if (product.strip() or price.strip()) and "product" in self._panels:
             self._blend_panel(frame, "product")
         self._draw_text(frame, shop, self.layout.shop_text_box, self._sizes["shop"], (255, 255, 255), False)
-        self._draw_text(frame, product, self.layout.product_text_box, self._sizes["product"], rgb("#2b2b35"), False)
+        self._draw_text(frame, product, self.layout.product_text_box, self._sizes["product"], rgb("#2b2b35"), False,
+                        max_lines=2)
         self._draw_text(frame, price, self.layout.price_text_box, self._sizes["price"], ACCENT, True)
 
     def _blend_panel(self, frame: np.ndarray, key: str) -> None:
         x, y, bgr, a3 = self._panels[key]
         blend_premultiplied(frame, x, y, bgr, a3)
 
-    def _draw_text(self, frame, text: str, box, size: int, color, bold: bool) -> None:
+    def _draw_text(self, frame, text: str, box, size: int, color, bold: bool, max_lines: int = 1) -> None:
         if not text.strip():
             return
         x, y, w, h = _int_box(box)
         if w <= 4 or h <= 4:
             return
-        img = self.text.render(text, size=size, height=h, max_width=w, color=color, bold=bold)
+        img = self.text.render(text, size=size, height=h, max_width=w, color=color, bold=bold, max_lines=max_lines)
         blend_premultiplied(frame, x, y, img.bgr, img.alpha3)
 
 
