@@ -179,20 +179,19 @@ class ScriptScheduler:
         """Connect to the job table (created if missing)."""
         if self._scheduler is not None:
             return self
-        _make_sqlite_folder(self._url)
-        store = SQLAlchemyJobStore(url=self._url, tablename=self._table)
-        scheduler = _SteppedScheduler(
-            jobstores={"default": store},
-            executors={"default": DebugExecutor()},
-            job_defaults={"coalesce": True, "misfire_grace_time": self._grace, "max_instances": 1},
-            timezone=self.timezone,
-        )
-        scheduler.add_listener(self._on_job_event, EVENT_JOB_EXECUTED | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+        url = _database_url(self._url)
         try:
+            scheduler = _SteppedScheduler(
+                jobstores={"default": SQLAlchemyJobStore(url=url, tablename=self._table)},
+                executors={"default": DebugExecutor()},
+                job_defaults={"coalesce": True, "misfire_grace_time": self._grace, "max_instances": 1},
+                timezone=self.timezone,
+            )
+            scheduler.add_listener(self._on_job_event, EVENT_JOB_EXECUTED | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
             scheduler.start()
         except Exception as exc:
             raise ScheduleError(f"cannot open the job table '{self._table}' at {self._url} "
-                                f"(config key scripts.database_url): {exc}") from None
+                                f"(config key scripts.database_url): {str(exc).splitlines()[0]}") from None
         self._scheduler = scheduler
         return self
 
@@ -354,9 +353,23 @@ class ScriptScheduler:
             log.warning("job failed", extra={"job": event.job_id, "error": repr(event.exception)})
 
 
-def _make_sqlite_folder(url: str) -> None:
+def _database_url(url: str):
+    """The URL to connect with: SQLite gets its folder created; plain postgresql:// uses psycopg 3 (shipped)."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ScheduleError(f"config key 'scripts.database_url': not a database URL: {url!r} "
+                            "(e.g. sqlite:///var/host.db or postgresql+psycopg://user@host/db)") from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ScheduleError(f"cannot open the job table at {url} (config key scripts.database_url): "
+                                f"cannot create folder {folder}: {exc.strerror}") from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed

@@ -247,3 +247,11 @@ def test_jobs_cli_across_processes(tmp_path):
     assert jobs["config:promo"].paused and len(jobs) == 8
     assert [e.job_id for e in host.run_due()] == ["script:p-stand-f1"]  # made due by `jobs run`
     host.close()
+
+
+def test_bad_database_url_is_one_clear_error(tmp_path):
+    with pytest.raises(ScheduleError, match=r"scripts\.database_url.*not a database URL"):
+        ScriptScheduler("not a url").open()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ScheduleError, match=r"cannot open the job table .*scripts\.database_url.*cannot create folder"):
+        ScriptScheduler(f"sqlite:///{tmp_path / 'file' / 'host.db'}").open()  # parent is a file
