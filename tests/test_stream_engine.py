@@ -122,13 +122,13 @@ def test_overlay_is_drawn_on_every_frame_including_speech_and_held_ones(tmp_path
 
 
 def test_recording_rotates_at_keyframes_and_every_file_plays(tmp_path):
-    pattern = str(tmp_path / "rec" / "part.mp4")
+    pattern = str(tmp_path / "rec" / "%Y" / "part.mp4")  # strftime codes are expanded per file
     s = settings(record={"rotate_seconds": 2.0})
     engine = StreamEngine(s, TestPatternAvatar(W, H, FPS), IdleRenderer(), record_path=pattern, realtime=False, frame_limit=125)
     engine.start()
     assert engine.join(60)
     engine.stop()
-    files = sorted((tmp_path / "rec").glob("*.mp4"))
+    files = sorted((tmp_path / "rec" / time.strftime("%Y")).glob("*.mp4"))
     assert [f.name for f in files] == ["part-1.mp4", "part-2.mp4", "part.mp4"]
     reports = [probe_media(str(f)) for f in (files[2], files[0], files[1])]
     assert [len(r.video.dts) for r in reports] == [50, 50, 25]
@@ -218,3 +218,22 @@ def test_health_snapshot_and_the_periodic_status_line(tmp_path, caplog):
     assert len(lines) >= 2 and "record=publishing" in lines[-1].getMessage()
     assert lines[-1].health["frames_sent"] > 0
     assert engine.health.snapshot()["on_air"] is False
+
+
+def test_rtmp_url_from_the_environment_is_used_masked_or_refused(monkeypatch, caplog):
+    from streamer.sinks.base import mask_url
+
+    s = settings(rtmp={"urls": ["rtmp://a.example/live/k1"], "url_env": "LIVE_PUSH_URL"})
+    engine = StreamEngine(s, TestPatternAvatar(W, H, FPS), IdleRenderer(), extra_rtmp=["rtmp://b.example/app/k3"])
+    monkeypatch.setenv("LIVE_PUSH_URL", "rtmp://c.example:1936/live/k2?auth=x")
+    assert engine._rtmp_urls() == ["rtmp://a.example/live/k1", "rtmp://c.example:1936/live/k2?auth=x", "rtmp://b.example/app/k3"]
+    assert mask_url("rtmp://c.example:1936/live/k2?auth=x") == "rtmp://c.example:1936/live/***"
+    monkeypatch.delenv("LIVE_PUSH_URL")
+    caplog.set_level(logging.WARNING, logger="streamer")
+    assert engine._rtmp_urls() == ["rtmp://a.example/live/k1", "rtmp://b.example/app/k3"]
+    assert "LIVE_PUSH_URL" in caplog.records[-1].__dict__.get("env", "")
+    monkeypatch.setenv("LIVE_PUSH_URL", "http://nope")
+    with pytest.raises(StartupError, match="LIVE_PUSH_URL"):
+        engine._rtmp_urls()
+    with pytest.raises(StartupError, match="--rtmp"):
+        StreamEngine(s, TestPatternAvatar(W, H, FPS), IdleRenderer(), extra_rtmp=["http://x/y"])
