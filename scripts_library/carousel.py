@@ -6,6 +6,7 @@ The current product is persisted through an injected setter (the knowledge store
 from __future__ import annotations
 
 import logging
+import time
 from typing import Callable, Sequence
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,8 @@ class ProductCarousel:
         get_current: Callable[[], str | None] | None = None,
         is_known: Callable[[str], bool] | None = None,
         on_change: Callable[[str, str], None] | None = None,
+        refresh_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self._products = list(dict.fromkeys(products))
         self._set = set_current
@@ -32,6 +35,9 @@ class ProductCarousel:
         self._is_known = is_known
         self._on_change = on_change
         self._current: str | None = None
+        self._refresh_s = refresh_s
+        self._clock = clock
+        self._read_at = float("-inf")
 
     @property
     def products(self) -> list[str]:
@@ -39,10 +45,11 @@ class ProductCarousel:
 
     @property
     def current(self) -> str | None:
-        """The current product (read through the store when a getter is wired)."""
-        if self._get is not None:
+        """The current product; re-read through the store's getter at most every ``refresh_s`` (it is a query)."""
+        if self._get is not None and self._clock() - self._read_at >= self._refresh_s:
             try:
-                return self._get()
+                self._current = self._get()
+                self._read_at = self._clock()
             except Exception:
                 log.exception("reading the current product failed")
         return self._current
@@ -68,7 +75,7 @@ class ProductCarousel:
 
     def _apply(self, product_id: str, reason: str) -> None:
         self._set(product_id)
-        self._current = product_id
+        self._current, self._read_at = product_id, self._clock()
         log.info("current product", extra={"product": product_id, "reason": reason})
         if self._on_change is not None:
             self._on_change(product_id, reason)

@@ -146,3 +146,29 @@ def test_admin_product_usage_and_store_refusal(tmp_path):
     assert svc.handle_admin("/product") == "usage: /product ID"
     store.locked = True
     assert svc.handle_admin("/product p-lamp-l5") == "/product failed: database is locked"
+
+
+def test_carousel_reads_the_store_sparingly_and_sees_outside_changes():
+    from scripts_library.carousel import ProductCarousel, UnknownProduct
+
+    stored = {"id": "p-a"}
+    reads = []
+    now = {"t": 0.0}
+
+    def get_current():
+        reads.append(now["t"])
+        return stored["id"]
+
+    carousel = ProductCarousel(["p-a", "p-b"], lambda pid: stored.__setitem__("id", pid), get_current,
+                               refresh_s=2.0, clock=lambda: now["t"])
+    for step in range(20):  # 20 reads over one second: one query
+        now["t"] = step * 0.05
+        assert carousel.current == "p-a"
+    assert len(reads) == 1
+    stored["id"] = "p-b"  # changed by someone else (e.g. the console)
+    now["t"] = 2.5
+    assert carousel.current == "p-b"
+    assert carousel.rotate() == "p-a" and stored["id"] == "p-a"
+    with pytest.raises(UnknownProduct):
+        carousel.select("p-zzz")
+    assert ProductCarousel([], lambda pid: None).rotate() is None
