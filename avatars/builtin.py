@@ -24,6 +24,7 @@ from avatars.presenter_art import (
     draw_body,
     draw_head,
     draw_mouth,
+    draw_overlay_panels,
     mouth_patch_size,
 )
 
@@ -57,7 +58,8 @@ class BuiltinAvatar(Avatar):
         self._mouths: OrderedDict[tuple[int, int, int], np.ndarray] = OrderedDict()
         self._closed_heads: dict[int, Sprite] = {}
         self._lock = threading.Lock()  # the streamer and a renderer thread both call frame()
-        self._overlay = OverlayPainter(self.layout, font_path=font_path)
+        self._overlay = OverlayPainter(self.layout, font_path=font_path,
+                                       panels=draw_overlay_panels(self.layout, badge=False))
         self._plan_motion()
 
     # -- motion --------------------------------------------------------------------------------

@@ -191,7 +191,9 @@ class OverlayPainter:
         self._panels: dict[str, tuple[int, int, np.ndarray, np.ndarray]] = {}
         if panels is not None:
             for key, box in (("shop", layout.badge_box), ("product", layout.panel_box)):
-                self._panels[key] = _crop_panel(panels, box, pad=int(np.ceil(14 * s)))
+                crop = _crop_panel(panels, box, pad=int(np.ceil(14 * s)))
+                if crop[3].any():  # a panel the sprite does not hold is part of the backdrop
+                    self._panels[key] = crop
 
     def boxes(self) -> list[tuple[int, int, int, int]]:
         """Every region (x, y, w, h) draw() may change."""

@@ -151,6 +151,8 @@ class VideoChunkReader:
         except (av.FFmpegError, IndexError) as exc:
             raise PackError(f"cannot decode the avatar loop {path}: {exc}") from None
         self.stream.thread_type = "AUTO"
+        if self.stream.frames and self.stream.frames < loop_length:  # truncated copy: fail now, not on air
+            raise PackError(f"{path} has {self.stream.frames} frames, avatar.json says {loop_length}; re-create the pack")
         first = next(self.container.decode(self.stream), None)
         if first is None:
             raise PackError(f"the avatar loop {path} has no video frames")

@@ -177,9 +177,9 @@ def draw_backdrop(layout: StudioLayout) -> np.ndarray:
     yy, xx = np.mgrid[0:H * 2, 0:W * 2].astype(np.float32)
     r = np.sqrt(((xx / (W * 2) - 0.5) / 0.75) ** 2 + ((yy / (H * 2) - 0.45) / 0.8) ** 2)
     c.paint(np.clip((r - 0.55) * 0.9, 0, 0.28), (40, 30, 30))
-    # Overlay panels (text goes on them every frame).
+    # The badge is part of the set (its LIVE pill is always on); the product card is drawn by the
+    # overlay only while there is a product to show.
     _badge(c, layout)
-    _product_panel(c, layout)
     out = c.to_bgra()[..., :3]
     return np.ascontiguousarray(out)
 
@@ -252,10 +252,11 @@ def _product_panel(c: Canvas, layout: StudioLayout) -> None:
     c.stroke([(x + 30 * s, ly), (x + w - 24 * s, ly)], rgb("#ece4dc"), 1.5 * s)
 
 
-def draw_overlay_panels(layout: StudioLayout) -> Sprite:
-    """The badge and product panel alone (transparent elsewhere): for avatars without a studio."""
+def draw_overlay_panels(layout: StudioLayout, *, badge: bool = True) -> Sprite:
+    """The badge (optional) and the product card alone, transparent elsewhere; the overlay blends them."""
     c = Canvas(layout.width, layout.height, ss=2)
-    _badge(c, layout)
+    if badge:
+        _badge(c, layout)
     _product_panel(c, layout)
     return c.to_sprite()
 

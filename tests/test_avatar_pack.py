@@ -146,6 +146,13 @@ def test_broken_packs_give_one_clear_error(tmp_path):
     (pack2 / "loop.mp4").unlink()
     with pytest.raises(PackError, match="loop.mp4 not found"):
         PackAvatar(pack2)
+    short = make_pack(tmp_path / "s", 12)
+    data = json.loads((short / "avatar.json").read_text())
+    data.update(loop_length=20, face_boxes=data["face_boxes"] * 2, mouth_boxes=data["mouth_boxes"] * 2)
+    data["face_boxes"], data["mouth_boxes"] = data["face_boxes"][:20], data["mouth_boxes"][:20]
+    (short / "avatar.json").write_text(json.dumps(data))
+    with pytest.raises(PackError, match="has 12 frames, avatar.json says 20"):
+        PackAvatar(short)
     pack3 = make_pack(tmp_path / "r", 12)
     (pack3 / "loop.mp4").write_bytes(b"\x00" * 1000)
     with pytest.raises(PackError, match="cannot decode"):
