@@ -7,6 +7,7 @@ moves and the box seam is invisible.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
@@ -14,17 +15,28 @@ import numpy as np
 
 from avatars.base import Box, MouthShape
 
-INNER_MOUTH_BGR = np.array([38.0, 28.0, 72.0], dtype=np.float32)  # dark red-brown, not pure black
+INNER_MOUTH_BGR = (38, 28, 72)  # dark red-brown, not pure black
 MOUTH_HALF_WIDTH = 0.34  # share of the box width covered by each half of the lips
 INNER_ALPHA = 0.92  # a little of the lip colour shows through, like teeth/tongue shading
 UPPER_SHARE = 0.3  # share of the lip gap taken by the upper lip moving up
 
 
+@dataclass(frozen=True, slots=True)
+class _Grid:
+    """Per-box-size constants (cached: mouth boxes keep their size along the loop)."""
+
+    u: np.ndarray  # (w,) column coordinates
+    v: np.ndarray  # (h, 1) row coordinates
+    falloff_x: np.ndarray  # (w,) horizontal shift weight, 0 at the box sides
+    feather: np.ndarray  # (h, w) weight of the warped image, 0 at the box edge
+    keep: np.ndarray  # (h, w) 1 - feather
+    inner: np.ndarray  # (h, w, 3) uint8 inner-mouth colour
+
+
 @lru_cache(maxsize=32)
-def _grids(w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Pixel grids, the horizontal falloff and the feather mask for a box size (cached: boxes repeat)."""
-    u = np.arange(w, dtype=np.float32)[None, :].repeat(h, axis=0)
-    v = np.arange(h, dtype=np.float32)[:, None].repeat(w, axis=1)
+def _grid(w: int, h: int) -> _Grid:
+    u = np.arange(w, dtype=np.float32)
+    v = np.arange(h, dtype=np.float32)[:, None]
     falloff_x = np.sin(np.pi * (u + 0.5) / w).astype(np.float32)
     edge = 0.22
 
@@ -32,12 +44,16 @@ def _grids(w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
         x = np.clip(dist / edge, 0.0, 1.0)
         return x * x * (3.0 - 2.0 * x)  # smoothstep
 
-    fx = ramp(np.minimum(u + 0.5, w - u - 0.5) / w)
+    fx = ramp(np.minimum(u + 0.5, w - u - 0.5) / w)[None, :]
     fy = ramp(np.minimum(v + 0.5, h - v - 0.5) / h)
-    feather = (fx * fy).astype(np.float32)[..., None]
-    for arr in (u, v, falloff_x, feather):
+    feather = np.ascontiguousarray((fx * fy).astype(np.float32))
+    keep = np.ascontiguousarray(1.0 - feather)
+    inner = np.empty((h, w, 3), np.uint8)
+    inner[...] = INNER_MOUTH_BGR
+    grid = _Grid(u, v, falloff_x, feather, keep, inner)
+    for arr in (u, v, falloff_x, feather, keep, inner):
         arr.setflags(write=False)
-    return u, v, falloff_x, feather
+    return grid
 
 
 def clip_box(box: Box, width: int, height: int) -> Box:
@@ -56,36 +72,34 @@ def warp_mouth(frame: np.ndarray, box: Box, shape: MouthShape, gap_share: float 
     if w < 8 or h < 8:
         return
     roi = frame[y : y + h, x : x + w]
-    u, v, falloff_x, feather = _grids(w, h)
+    g = _grid(w, h)
     cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
 
     gap = float(np.clip(shape.open, 0.0, 1.0)) * gap_share * h
     sx = 1.0 + 0.22 * shape.wide - 0.28 * shape.round
     half_w = MOUTH_HALF_WIDTH * w * sx * (1.0 - 0.25 * shape.round)
     # Lip profile: the gap is widest at the centre and closes at the mouth corners (a lens), so cheeks stay put.
-    profile = np.sqrt(np.clip(1.0 - ((u[:1] - cx) / half_w) ** 2, 0.0, 1.0))
-    lift = UPPER_SHARE * gap * profile
-    drop = (1.0 - UPPER_SHARE) * gap * profile
+    profile = np.sqrt(np.clip(1.0 - ((g.u - cx) / half_w) ** 2, 0.0, 1.0))
+    lift = (UPPER_SHARE * gap) * profile  # (w,)
+    drop = ((1.0 - UPPER_SHARE) * gap) * profile
     # Vertical: rows below the gap come from a compressed copy of the lower half (the jaw drops), rows above it
-    # from the upper half (the lip rises); the top and bottom rows of the box map to themselves.
-    lower_src = cy + (v - cy - drop) * (h - 1 - cy) / np.maximum(h - 1 - cy - drop, 1.0)
-    upper_src = cy - (cy - lift - v) * cy / np.maximum(cy - lift, 1.0)
-    in_gap = (v > cy - lift) & (v < cy + drop)
-    map_y = np.where(v >= cy + drop, lower_src, np.where(v <= cy - lift, upper_src, cy))
-    # Horizontal: spread widens, rounding narrows, fading to no shift at the box sides.
-    map_x = u + ((cx + (u - cx) / sx) - u) * falloff_x
-    warped = cv2.remap(
-        roi, map_x.astype(np.float32), map_y.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    ).astype(np.float32)
+    # from the upper half (the lip rises); the top and bottom rows of the box map to themselves. Both maps are
+    # linear in the row, so each is a per-column scale and offset.
+    k_low = (h - 1 - cy) / np.maximum(h - 1 - cy - drop, 1.0)
+    k_up = cy / np.maximum(cy - lift, 1.0)
+    lower_src = g.v * k_low + (cy - (cy + drop) * k_low)
+    upper_src = g.v * k_up + (cy - (cy - lift) * k_up)
+    below, above = g.v >= cy + drop, g.v <= cy - lift
+    map_y = np.where(below, lower_src, np.where(above, upper_src, np.float32(cy))).astype(np.float32)
+    # Horizontal: spread widens, rounding narrows, fading to no shift at the box sides (same for every row).
+    map_x = np.broadcast_to((g.u + ((cx + (g.u - cx) / sx) - g.u) * g.falloff_x).astype(np.float32), (h, w))
+    warped = cv2.remap(roi, np.ascontiguousarray(map_x), map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
     # Inner mouth: the lens between the lips, dark and slightly blurred so the lip edges are soft.
     if gap >= 1.0:
-        inner = in_gap.astype(np.float32)
+        in_gap = (~(below | above)).astype(np.float32)
         k = max(3, (int(gap * 0.2) // 2) * 2 + 1)
-        inner = cv2.GaussianBlur(inner, (k, k), 0)[..., None] * INNER_ALPHA
-        warped += (INNER_MOUTH_BGR - warped) * inner
-
-    out = roi.astype(np.float32)
-    out += (warped - out) * feather
-    np.clip(out, 0, 255, out=out)
-    roi[...] = np.rint(out).astype(np.uint8)
+        alpha = cv2.GaussianBlur(in_gap, (k, k), 0) * np.float32(INNER_ALPHA)
+        warped = cv2.blendLinear(g.inner, warped, alpha, np.ascontiguousarray(1.0 - alpha))
+    # Feathered seam: the original at the box edge, the warp inside; blendLinear rounds and saturates.
+    roi[...] = cv2.blendLinear(warped, roi, g.feather, g.keep)
