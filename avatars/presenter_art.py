@@ -451,7 +451,7 @@ def mouth_patch_size(s: float) -> tuple[int, int]:
 def draw_mouth(s: float, shape: MouthShape) -> np.ndarray:
     """Premultiplied BGRA patch of the mouth centred in ``mouth_patch_size`` (transparent around it)."""
     w, h = mouth_patch_size(s)
-    c = Canvas(w, h, ss=4, origin=(w / 2, h / 2 - 2 * s), scale=s)
+    c = Canvas(w, h, ss=3, origin=(w / 2, h / 2 - 2 * s), scale=s)
     o = float(np.clip(shape.open, 0, 1))
     wd = float(np.clip(shape.wide, 0, 1))
     rd = float(np.clip(shape.round, 0, 1))
