@@ -182,7 +182,7 @@ class _ScopeIndex:
                     continue
                 start, end = syl[i][1], syl[i + n - 1][2]
                 span = seg[start:end]
-                if span != w.key and _is_ordinary_word(seg, start, end):
+                if span != w.key and _is_ordinary_word(seg, start, end, w.key):
                     continue
                 return WordMatch(w, "homophone", span)
         return None
@@ -193,17 +193,29 @@ def collapse_repeats(token: str) -> str:
     return re.sub(r"([a-z])\1+", r"\1", token)
 
 
-def _is_ordinary_word(seg: str, start: int, end: int) -> bool:
-    """True when seg[start:end] is plain Chinese usage: a dictionary word, or a span that cuts through words."""
+def _is_ordinary_word(seg: str, start: int, end: int, banned_key: str) -> bool:
+    """True when seg[start:end], which sounds like ``banned_key``, is plain Chinese usage.
+
+    Evasions either keep a character of the banned word (杀逼, 加我威信), switch script (wei信), or use
+    an established slang spelling that jieba knows as one rare word (沙比, 煞笔). Ordinary usage is a
+    span that cuts through the sentence's words (我为新手机), a common dictionary word (维新, 威信, 卫星),
+    or several ordinary words that merely sound alike (这个太毒了 is not 台独).
+    """
     span = seg[start:end]
     if not all(is_han(c) for c in span):
         return False  # mixed script ('wei信') is how evasions are written, not ordinary words
     jieba = _jieba()
+    tokens = jieba.lcut(seg, HMM=False)
     bounds = {0}
     pos = 0
-    for tok in jieba.lcut(seg, HMM=False):
+    for tok in tokens:
         pos += len(tok)
         bounds.add(pos)
     if start not in bounds or end not in bounds:
         return True
-    return (jieba.dt.FREQ.get(span) or 0) >= ORDINARY_WORD_MIN_FREQ
+    if (jieba.dt.FREQ.get(span) or 0) >= ORDINARY_WORD_MIN_FREQ:
+        return True
+    if any(a == b for a, b in zip(span, banned_key)):
+        return False
+    # No character kept: only a single rare dictionary word (slang spelling) counts as the banned word.
+    return span not in tokens
