@@ -159,3 +159,17 @@ def test_spoken_time():
     assert spoken_time(datetime(2024, 1, 1, 0, 30), "zh") == "凌晨12点半"
     assert spoken_time(datetime(2024, 1, 1, 12, 15), "en") == "12:15 PM"
     assert spoken_time(datetime(2024, 1, 1, 0, 0), "en") == "12 AM"
+
+
+def test_check_against_the_knowledge_store(tmp_path):
+    """The operator's flow: the shop is in the knowledge store; check scripts against it (no YAML given)."""
+    from knowledge.importer import parse_paths
+    from knowledge.store import Store
+
+    db = f"sqlite:///{tmp_path / 'host.db'}"
+    with Store.open(db) as store:
+        store.apply_import(parse_paths([FIXTURES / "shop_zh" / "knowledge.yaml"]))
+        wrong_shop = [str(p) for p in check_directory(FIXTURES / "shop_en" / "scripts", store.get_product)]
+    assert any("p-volt-10k.md:2: error: unknown product id 'p-volt-10k'" in p for p in wrong_shop)
+    ok = _cli("check", str(FIXTURES / "shop_zh" / "scripts"), "--db", db)
+    assert ok.returncode == 0 and "6 products from the knowledge store" in ok.stderr
