@@ -37,6 +37,9 @@ OPEN = Viseme(1.0, 0.25, 0.0)  # a: jaw down
 MID = Viseme(0.8, 0.3, 0.1)  # schwa, unstressed vowels
 SIBILANT = Viseme(0.35, 0.6, 0.0)  # s z sh ch: teeth close, lips spread
 CONSONANT = Viseme(0.55, 0.2, 0.0)  # t d n l k g r h ...
+# Frames no timing covers: usually silence (the loudness gate closes the mouth), but word timings from a
+# remote TTS can be a little off, so sound there still moves the jaw, softly.
+UNTIMED = Viseme(0.4, 0.1, 0.0)
 
 _PAUSES = {"", "_", "__", ":", "sil", "sp", "spn", "pau", "#", "|", "||", ",", ".", "!", "?", "，", "。", "！", "？", "、", "…"}
 
@@ -44,7 +47,7 @@ _PAUSES = {"", "_", "__", ":", "sil", "sp", "spn", "pau", "#", "|", "||", ",", "
 _RULES: list[tuple[re.Pattern[str], Viseme]] = [
     (re.compile(r"^[pbm]|^ɱ"), BILABIAL),
     (re.compile(r"^[fv]"), LABIODENTAL),
-    (re.compile(r"^(tS|dZ|ts|dz|S|Z|s|z|ʃ|ʒ|ɕ|ʂ|ʐ|x|q|j(?=[iy])|ch|sh|zh|c)"), SIBILANT),
+    (re.compile(r"^(t?[ʃɕʂ]|d?[ʒʑʐ]|tS|dZ|ts|dz|S|Z|s|z|x|q|j(?=[iy])|ch|sh|zh|c)"), SIBILANT),
     (re.compile(r"^(w|u|U|o|O|0|ʊ|ɔ|ɒ|ʏ|ø|y|ɵ|ɤ|ou|ao)"), ROUNDED),
     (re.compile(r"^(i|I|e|E|ɪ|ɛ|ɨ|ɯ|eI|ei|ie)"), SPREAD),
     (re.compile(r"^(a|A|æ|ɑ|ɐ|ʌ|aI|aU|ai|an|ang)"), OPEN),
@@ -52,11 +55,16 @@ _RULES: list[tuple[re.Pattern[str], Viseme]] = [
 ]
 
 
+_VOWELS = set("aeiouyɑɐəɛɪʊɔæʌɜɚɤɯøœɒAEIOUV@")
+
+
 def viseme_for(text: str) -> Viseme:
     """Viseme of one phoneme (espeak mnemonic, IPA or pinyin initial/final); pauses map to SILENT."""
     token = text.strip().lstrip("'ˈˌ%=,")
     if token.lower() in _PAUSES or token.startswith("_"):  # espeak marks pauses as _, _: or _!
         return SILENT
+    if len(token) >= 2 and token[0] in "iuy" and token[1] in _VOWELS:
+        token = token[1:]  # Mandarin medial glide (ia, ua, uo, ie): the main vowel shapes the mouth
     for pattern, viseme in _RULES:
         if pattern.match(token):
             return viseme
@@ -81,12 +89,12 @@ def _word_viseme(text: str) -> Viseme:
 
 
 def timing_visemes(timings: Sequence[Timing], fps: float, n_frames: int) -> list[Viseme] | None:
-    """The viseme active at each frame's centre, or None when there are no timings; gaps are SILENT."""
+    """The viseme active at each frame's centre, or None when there are no timings; gaps are UNTIMED."""
     if not timings:
         return None
     phonemes = [t for t in timings if t.kind == "phoneme"]
     use = phonemes or list(timings)
-    out: list[Viseme] = [SILENT] * n_frames
+    out: list[Viseme] = [UNTIMED] * n_frames
     for timing in sorted(use, key=lambda t: t.start):
         viseme = viseme_for(timing.text) if timing.kind == "phoneme" else _word_viseme(timing.text)
         first = max(0, math.ceil(timing.start * fps - 0.5))

@@ -202,7 +202,7 @@ def test_word_timings_gate_and_shape() -> None:
     timings = [Timing(0.0, 0.4, "you", "word"), Timing(0.8, 1.2, "我们", "word")]
     shapes = mouth_track(feats, FPS, VisemeSettings(end_taper_frames=0), timings)
     assert shapes[5].round > 0.5  # "you": rounded vowel
-    assert shapes[15] == CLOSED  # between words
+    assert shapes[15].open < 0.6 * shapes[5].open  # between words: sound there moves the jaw only softly
     assert shapes[25].open > 0.3  # Chinese word: pinyin finals (wo -> o, rounded)
     assert shapes[25].round > 0.5
 
@@ -247,3 +247,46 @@ def test_renderer_settings_come_from_config() -> None:
     assert max(s.open for s in shapes) == pytest.approx(0.5)
     with pytest.raises(Exception, match="extra"):
         LipsyncSettings.model_validate({"viseme": {"attak_s": 0.1}})
+
+
+def _espeak(text: str, language: str):
+    """Real espeak-ng speech and phoneme/word timings, through the speech area's engine."""
+    from speech.espeak_engine import EspeakEngine
+    from speech.settings import SpeechSettings
+    from speech.tts_base import EngineRequest
+
+    engine = EspeakEngine(SpeechSettings().espeak)
+    chunks = list(engine.synthesize_blocking(EngineRequest(text, engine.default_voice(language), language)))
+    rate = chunks[0].sample_rate
+    mono = resample_mono(np.concatenate([c.samples for c in chunks]).astype(np.float32), rate, SR)
+    n = (len(mono) // SPF + 2) * SPF
+    pcm = np.clip(np.rint(np.pad(mono, (0, n - len(mono))) * 32767), -32768, 32767).astype(np.int16)
+    return np.stack([pcm, pcm], axis=1), [t for c in chunks for t in c.timings]
+
+
+@pytest.mark.parametrize(
+    "language,text",
+    [("en", "My mom bought a blue moon boot. Please keep it cheap."), ("zh", "大家好，欢迎来到我们的直播间，宝贝马上开抢。")],
+)
+def test_espeak_phoneme_timings_drive_the_mouth(language: str, text: str) -> None:
+    audio, timings = _espeak(text, language)
+    assert any(t.kind == "phoneme" for t in timings)
+    avatar = SyntheticFaceAvatar(200, 150)
+    job = _job(avatar, audio, timings=timings)
+    renderer = VisemeRenderer()
+    shapes = renderer.mouth_shapes(job)
+    frames = list(renderer.render(job))
+    lag, r = _best_lag(_mouth_change(avatar, job, frames), _rms_envelope(audio))
+    assert r >= 0.6 and abs(lag) <= 1, f"r={r:.2f} lag={lag}"
+    # Lips shut on p/b/m (audio is loud there too: the nasal hum, the burst), open on vowels.
+    def mean_open(pred) -> float:
+        values = [shapes[int((t.start + t.end) / 2 * FPS)].open for t in timings
+                  if t.kind == "phoneme" and pred(viseme_for(t.text)) and int((t.start + t.end) / 2 * FPS) < len(shapes)]
+        assert values
+        return float(np.mean(values))
+
+    assert mean_open(lambda v: v is BILABIAL) < 0.6 * mean_open(lambda v: v.open_scale >= 0.7)
+    if language == "en":
+        rounded = [s.round for t, s in ((t, shapes[int((t.start + t.end) / 2 * FPS)]) for t in timings)
+                   if t.kind == "phoneme" and viseme_for(t.text) is ROUNDED]
+        assert np.mean(rounded) > 0.3
