@@ -255,3 +255,20 @@ def test_bad_database_url_is_one_clear_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ScheduleError, match=r"cannot open the job table .*scripts\.database_url.*cannot create folder"):
         ScriptScheduler(f"sqlite:///{tmp_path / 'file' / 'host.db'}").open()  # parent is a file
+
+
+def test_cron_uses_the_configured_time_zone(tmp_path, clock):
+    (tmp_path / "p-watch-s3.md").write_text("---\nproduct_id: p-watch-s3\ntitle: S3\n---\nHi\n", encoding="utf-8")
+    library = load_library(tmp_path)  # one unscheduled script: only the config job below
+    settings = ScriptsSettings.model_validate({"timezone": "America/New_York", "jobs": [
+        {"id": "evening", "script": "p-watch-s3", "cron": "0 20 * * *"}]})
+    scheduler = ScriptScheduler(f"sqlite:///{tmp_path / 'host.db'}", timezone=settings.timezone,
+                                now=clock.now).open()
+    scheduler.sync(job_specs(library, settings))
+    [evening] = scheduler.jobs()
+    # 20:00 in New York on 16 Nov 2024 (EST, UTC-5) is 09:00 on the 17th in Shanghai
+    assert evening.next_run_time == datetime(2024, 11, 17, 9, 0, tzinfo=TZ)
+    assert evening.next_run_time.utcoffset() == timedelta(hours=-5)
+    fired = _advance(scheduler, clock, datetime(2024, 11, 17, 9, 1, tzinfo=TZ), step_s=600)
+    assert (datetime(2024, 11, 17, 9, 0, tzinfo=TZ), "config:evening") in fired
+    scheduler.close()
