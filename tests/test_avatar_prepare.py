@@ -195,3 +195,39 @@ def test_cli_prepare(clip, presenter, tmp_path):
     badbox = subprocess.run([sys.executable, "main.py", "avatar", "prepare", "--video", str(clip), "--name", "z",
                              "--box", "1,2,3"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert badbox.returncode == 2 and "x,y,w,h" in badbox.stderr
+
+
+def test_audio_only_file_is_refused(tmp_path):
+    import wave
+
+    wav = tmp_path / "voice.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"\x00\x00" * 16000)
+    with pytest.raises(PrepareError, match="no video stream"):
+        prepare_pack(opts(wav, tmp_path / "x"))
+
+
+def test_large_and_odd_sized_inputs_are_scaled_and_made_even(clip, presenter, tmp_path):
+    pack = prepare_pack(opts(clip, tmp_path / "small", box=(40, 20, 30, 30), max_height=120, min_seconds=1.0, max_seconds=1.5))
+    m = read_manifest(pack)
+    assert (m.width, m.height) == (160, 120) and m.face_boxes[0] == (40, 20, 30, 30)
+    odd = tmp_path / "odd.png"
+    cv2.imwrite(str(odd), np.full((241, 321, 3), 90, np.uint8))
+    m2 = read_manifest(prepare_pack(opts(odd, tmp_path / "odd", box=(100, 40, 60, 60), image_loop_seconds=2.0)))
+    assert (m2.width, m2.height) == (320, 240)
+    with pytest.raises(PrepareError, match="not inside the 320x240 frame"):
+        prepare_pack(opts(odd, tmp_path / "odd2", box=(300, 40, 60, 60)))
+
+
+def test_cli_default_output_is_under_packs_dir(clip, presenter, tmp_path):
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[avatar]\npacks_dir = "{tmp_path / "packs"}"\n', encoding="utf-8")
+    x, y, w, h = presenter.face_box(0)
+    run = subprocess.run([sys.executable, "main.py", "avatar", "prepare", "--video", str(clip), "--name", "mia",
+                          "--box", f"{x},{y},{w},{h}", "--max-seconds", "1.5", "--min-seconds", "1", "--config", str(cfg)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert read_manifest(tmp_path / "packs" / "mia").name == "mia"
