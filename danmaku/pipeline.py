@@ -36,7 +36,8 @@ class ChatPipeline:
         self.dispatcher = dispatcher
         self.triage = triage
         self.on_event: list[Callable[[ChatEvent], Any]] = []
-        self.counts: collections.Counter = collections.Counter()
+        self.counts: collections.Counter = collections.Counter()  # "events" plus exactly one outcome per event
+        self.notes: collections.Counter = collections.Counter()  # side facts: paid_text_refused, name_withheld
         self.viewer_count = 0
         self.watched_count = 0
         self._names: collections.OrderedDict[str, bool] = collections.OrderedDict()
@@ -92,13 +93,14 @@ class ChatPipeline:
                 if event.kind is EventKind.COMMENT:
                     return self._count(f"skipped:{verdict.reason}")
                 clean = ""  # a paid message is still thanked; its refused text is never read out
-                self.counts["paid_text_refused"] += 1
+                self.notes["paid_text_refused"] += 1
             else:
                 clean = verdict.clean_text
-        queued = self.triage.put_event(event, clean)
-        if queued and event.uname and not self._name_ok(event.uname):
-            # The host reads names aloud: a name carrying an ad or an insult is not repeated.
-            self._anonymize_last(event)
+        # The host reads names aloud: a name carrying an ad or an insult is never repeated.
+        speak_name = not event.uname or self._name_ok(event.uname)
+        if not speak_name:
+            self.notes["name_withheld"] += 1
+        queued = self.triage.put_event(event, clean, speak_name=speak_name)
         return self._count("queued" if queued else "not_queued")
 
     def _name_ok(self, name: str) -> bool:
@@ -110,21 +112,13 @@ class ChatPipeline:
                 self._names.popitem(last=False)
         return ok
 
-    def _anonymize_last(self, event: ChatEvent) -> None:
-        for items in self.triage._classes.values():
-            for item in reversed(items):
-                if event in item.events:
-                    item.uname = ""
-                    item.askers = [n for n in item.askers if n != event.uname]
-                    return
-
     def _count(self, what: str) -> str:
         self.counts[what] += 1
         return what
 
     def snapshot(self) -> dict:
         """Counters for /status."""
-        out = {"pipeline": dict(self.counts), "viewer_count": self.viewer_count, "watched_count": self.watched_count}
+        out = {"pipeline": dict(self.counts), "notes": dict(self.notes), "viewer_count": self.viewer_count, "watched_count": self.watched_count}
         if self.source is not None:
             out["source"] = {"kind": self.source.kind, **self.source.stats.snapshot()}
         return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import re
 import time
 from collections.abc import Callable
@@ -114,8 +115,13 @@ class TriageQueue:
                           text=command.text, command=command)
         return self._add(item)
 
-    def put_event(self, event: ChatEvent, clean_text: str | None = None) -> bool:
-        """Queue a moderated event (``clean_text`` from the Moderator); False when it was not queued."""
+    def put_event(self, event: ChatEvent, clean_text: str | None = None, speak_name: bool = True) -> bool:
+        """Queue a moderated event (``clean_text`` from the Moderator); False when it was not queued.
+
+        ``speak_name=False`` keeps the sender's name off the item (a name carrying an ad or an insult).
+        """
+        if not speak_name:
+            event = dataclasses.replace(event, uname="")
         now = self.clock()
         text = event.text if clean_text is None else clean_text
         kind = event.kind

@@ -47,7 +47,7 @@ async def test_every_event_normalized_or_counted(path: Path, total: int, tmp_pat
     assert kinds[EventKind.VIEWER_COUNT] == cmds["WATCHED_CHANGE"] + cmds["ONLINE_RANK_COUNT"]
     assert kinds[EventKind.ENTER] + kinds[EventKind.FOLLOW] + kinds[EventKind.SHARE] == cmds["INTERACT_WORD"]
     # Every event is accounted for by the pipeline, each with a reason.
-    assert sum(p.counts[k] for k in p.counts if k != "events" and k != "paid_text_refused") == total
+    assert sum(p.counts[k] for k in p.counts if k != "events") == total
     assert p.counts["events"] == total
     assert p.viewer_count > 0 and p.watched_count > 0
 
@@ -140,3 +140,31 @@ async def test_malformed_lines_are_counted(tmp_path: Path) -> None:
 def test_replay_missing_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="chat.replay.file"):
         ReplaySource(tmp_path / "nope.jsonl")
+
+
+async def test_replay_room_and_recording_time(tmp_path: Path) -> None:
+    p = pipeline_for(ZH, tmp_path)
+    seen = []
+    p.on_event.append(seen.append)
+    await p.run()
+    assert all(e.room == 22637261 for e in seen)
+    # Events without their own timestamp (likes, viewer counts) get their place in the recording.
+    start = 1731758400
+    records = [json.loads(line) for line in ZH.read_text(encoding="utf-8").splitlines()]
+    for event, record in zip(seen, records):
+        assert abs(event.timestamp - (start + record["t"])) < 1.0, (event.kind, record["t"])
+
+
+async def test_names_with_ads_are_not_spoken(tmp_path: Path) -> None:
+    from danmaku.events import ChatEvent
+
+    p = pipeline_for(ZH, tmp_path)
+    p.triage.gift_window_s = 0
+    await p.process(ChatEvent(kind=EventKind.GIFT, platform="bilibili", room=1, uid=77, uname="加vx领福利",
+                              gift_name="小花花", gift_count=1, gift_value_cny=0.1))
+    await p.process(ChatEvent(kind=EventKind.COMMENT, platform="bilibili", room=1, uid=78, uname="正常观众",
+                              text="主播好"))
+    items = [p.triage.get_nowait() for _ in range(2)]
+    names = {i.uid: i.uname for i in items if i}
+    assert names == {77: "", 78: "正常观众"}
+    assert p.notes["name_withheld"] == 1

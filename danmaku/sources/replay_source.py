@@ -8,12 +8,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from danmaku.events import EventKind
 from danmaku.sources.base import ChatSource, register_source
 
 if TYPE_CHECKING:
     from danmaku.settings import ChatSettings
 
 log = logging.getLogger(__name__)
+_TIMESTAMPED = {EventKind.COMMENT, EventKind.GIFT, EventKind.SUPER_CHAT, EventKind.GUARD, EventKind.ENTER,
+                EventKind.FOLLOW, EventKind.SHARE}
 MAX_LINE_BYTES = 1_000_000  # a recorded command is a few KB; a longer line is not one
 
 
@@ -47,6 +50,10 @@ class ReplaySource(ChatSource):
     async def _play_once(self) -> None:
         start = time.monotonic()
         last_t = 0.0
+        room = self.room
+        # Recording time = t + offset, learned from the first payload that carries a timestamp; events
+        # without one (likes, viewer counts) get their place in the recording instead of "now".
+        epoch_offset: float | None = None
         with self.path.open("rb") as fh:
             for lineno, raw in enumerate(fh, 1):
                 if not raw.strip():
@@ -62,7 +69,10 @@ class ReplaySource(ChatSource):
                         await asyncio.sleep(delay)
                 elif lineno % 200 == 0:
                     await asyncio.sleep(0)  # let consumers run during a flat-out replay
-                self._ingest(data, self.room or _room_of(data))
+                room = room or _room_of(data)
+                event = self._ingest(data, room, None if epoch_offset is None else epoch_offset + last_t)
+                if event is not None and epoch_offset is None and event.kind in _TIMESTAMPED:
+                    epoch_offset = event.timestamp - last_t
 
     def _parse_line(self, raw: bytes, lineno: int) -> tuple[float, Any] | None:
         reason = None
