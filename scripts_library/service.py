@@ -62,6 +62,10 @@ class ScriptsService:
         self._clock = clock
         picker = AlternativePicker(rng)
         products = settings.carousel_products or [s.product_id for s in self.library.product_scripts()]
+        for n, product_id in enumerate(settings.carousel_products):
+            if product_lookup(product_id) is None:
+                log.warning("carousel product not in the knowledge store (yet)",
+                            extra={"key": f"scripts.carousel_products[{n}]", "product": product_id})
         self.carousel = ProductCarousel(products, set_current_product, get_current_product,
                                         is_known=lambda pid: product_lookup(pid) is not None,
                                         on_change=self._on_product_change)
@@ -183,6 +187,18 @@ class ScriptsService:
         if self.prerender is None:
             raise RuntimeError("ScriptsService was built without a synthesize callable")
         return await self.prerender.get(line.text)
+
+    def status(self) -> dict[str, Any]:
+        """Counters and state for the status line and metrics."""
+        from dataclasses import asdict
+
+        return {
+            "runner": {**self.runner.state(), **asdict(self.runner.stats)},
+            "idle": asdict(self.idle.stats),
+            "prerender": asdict(self.prerender.stats) if self.prerender is not None else None,
+            "schedule_missed": self.scheduler.missed if self.scheduler is not None else None,
+            "current_product": self.carousel.current,
+        }
 
     # -- admin ----------------------------------------------------------------------------------------
     def select_product(self, product_id: str) -> str:

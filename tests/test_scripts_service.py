@@ -82,6 +82,8 @@ def test_carousel_rotates_on_its_job_and_queues_the_product_script(tmp_path):
     assert store.current == "p-lamp-l5" and store.history == ["p-lamp-l5", "p-stand-f1", "p-lamp-l5"]
     said = _drain(svc)
     assert [s for s, i in said if i == 0] == ["p-lamp-l5", "p-stand-f1"]  # queued in order, not duplicated
+    status = svc.status()
+    assert status["runner"]["finished"] == 2 and status["current_product"] == "p-stand-f1"
 
 
 def test_idle_job_and_exhausted_idle_lines_fall_back_to_product_talk(tmp_path):
