@@ -54,15 +54,24 @@ class ProductCarousel:
                 log.exception("reading the current product failed")
         return self._current
 
-    def rotate(self) -> str | None:
-        """Move to the product after the current one; None when the carousel is empty."""
+    def rotate(self, skip: Callable[[str], bool] | None = None) -> str | None:
+        """Move to the next product after the current one that ``skip`` does not reject (e.g. sold out).
+
+        Returns the new current product, or None (empty carousel, or every other product skipped).
+        """
         if not self._products:
             return None
         current = self.current
-        position = self._products.index(current) + 1 if current in self._products else 0
-        product_id = self._products[position % len(self._products)]
-        self._apply(product_id, "carousel")
-        return product_id
+        start = self._products.index(current) + 1 if current in self._products else 0
+        for offset in range(len(self._products)):
+            product_id = self._products[(start + offset) % len(self._products)]
+            if skip is not None and skip(product_id):
+                continue
+            if product_id == current:
+                return None
+            self._apply(product_id, "carousel")
+            return product_id
+        return None
 
     def select(self, product_id: str, reason: str = "admin") -> str:
         """Make ``product_id`` current now; raises UnknownProduct if nobody knows it."""

@@ -32,7 +32,7 @@ from scripts_library.script_file import Script, ScriptLoadError, load_library
 from scripts_library.script_line import ScriptLine
 from scripts_library.segment_template import AlternativePicker
 from scripts_library.settings import ScriptsSettings
-from scripts_library.speaking_values import SpeakingValues
+from scripts_library.speaking_values import SpeakingValues, product_field
 
 log = logging.getLogger(__name__)
 PREFETCH_EVERY_S = 0.5  # while nothing is handed out, refresh the pre-render list at most this often
@@ -87,6 +87,7 @@ class ScriptsService:
         self._specs = job_specs(self.library, settings) if scheduler is not None else []
         self.ready = asyncio.Event()  # set by run() once the job table is synced
         self._last_prefetch = float("-inf")
+        self.skipped_sold_out = 0
 
     def _check_against_store(self, product_lookup: Callable[[str], Any]) -> None:
         # Unknown variables are script bugs: refuse to start. An unknown product may just not be imported
@@ -140,11 +141,23 @@ class ScriptsService:
     def on_fire(self, event: FireEvent) -> None:
         """Apply a fired job: queue its script, ask for an idle line, or rotate the carousel."""
         if event.kind == "script":
+            script = self.library.get(event.target)
+            if script is not None and script.product_id and self._sold_out(script.product_id):
+                self.skipped_sold_out += 1
+                log.info("scheduled script skipped: product sold out", extra={"script": script.id})
+                return
             self.runner.enqueue(event.target, reason=f"job {event.job_id}")
         elif event.kind == "idle":
             self.idle.request()
         elif event.kind == "carousel":
-            self.carousel.rotate()
+            self.carousel.rotate(skip=self._sold_out)
+
+    def _sold_out(self, product_id: str) -> bool:
+        if not self.settings.skip_sold_out:
+            return False
+        product = self._lookup(product_id)
+        stock = product_field(product, "stock") if product is not None else None
+        return isinstance(stock, (int, float)) and not isinstance(stock, bool) and stock <= 0
 
     # -- the director's side --------------------------------------------------------------------------
     def next_line(self, now: float, queue_empty: bool, last_speech_end: float | None) -> ScriptLine | None:
@@ -197,6 +210,7 @@ class ScriptsService:
             "idle": asdict(self.idle.stats),
             "prerender": asdict(self.prerender.stats) if self.prerender is not None else None,
             "schedule_missed": self.scheduler.missed if self.scheduler is not None else None,
+            "skipped_sold_out": self.skipped_sold_out,
             "current_product": self.carousel.current,
         }
 

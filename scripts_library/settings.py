@@ -74,6 +74,8 @@ class ScriptsSettings(BaseModel):
     # Carousel: rotate the current product every N minutes (0 = only on admin /product ID).
     carousel_every_min: int = Field(default=0, ge=0)
     carousel_products: list[str] = []  # empty = every product that has a script, in file order
+    # Scheduled scripts and carousel turns skip products whose stock is 0 (admin /product still works).
+    skip_sold_out: bool = True
     # Idle filler.
     idle_gap_s: float = Field(default=5.0, gt=0)  # longest silence before an idle line
     idle_lead_s: float = Field(default=1.0, ge=0)  # fire this much earlier (pickup + synthesis)

@@ -174,3 +174,18 @@ def test_carousel_reads_the_store_sparingly_and_sees_outside_changes():
     with pytest.raises(UnknownProduct):
         carousel.select("p-zzz")
     assert ProductCarousel([], lambda pid: None).rotate() is None
+
+
+def test_sold_out_products_are_skipped_by_schedule_and_carousel(tmp_path):
+    svc, store = _service(tmp_path, schedule_enabled=False, carousel_products=["p-lamp-l5", "p-stand-f1", "p-watch-s3"])
+    store.products["p-stand-f1"]["stock"] = 0
+    svc.on_fire(FireEvent("script:p-stand-f1", "script", "p-stand-f1", None))
+    assert svc.runner.state()["pending"] == [] and svc.status()["skipped_sold_out"] == 1
+    svc.on_fire(FireEvent("carousel", "carousel", "", None))
+    svc.on_fire(FireEvent("carousel", "carousel", "", None))
+    assert store.history == ["p-lamp-l5", "p-watch-s3"]  # F1 passed over
+    assert svc.handle_admin("/product p-stand-f1") == "current product: p-stand-f1"  # the admin still can
+    for pid in ("p-lamp-l5", "p-watch-s3"):
+        store.products[pid]["stock"] = 0
+    svc.on_fire(FireEvent("carousel", "carousel", "", None))
+    assert store.current == "p-stand-f1"  # everything sold out: stay
