@@ -264,6 +264,7 @@ class StreamEngine:
         fps = self.settings.fps
         next_status = time.monotonic() + self.status_interval_s
         n = 0
+        compose_errors = 0
         self.clock.start()
         try:
             while not self._stop.is_set():
@@ -279,9 +280,13 @@ class StreamEngine:
                     frame, audio, fresh, _speech = self.timeline.tick(n)
                     if fresh:
                         self.avatar.draw_overlay(frame, self.overlay)
+                    compose_errors = 0
                 except Exception:
-                    # Keep time even if the avatar breaks: black frame, silence, logged once per burst.
-                    log.exception("composing frame failed; sending black", extra={"tick": n})
+                    # Keep time even if the avatar breaks: black frame and silence; log the first of a burst.
+                    compose_errors += 1
+                    c.compose_errors += 1
+                    if compose_errors == 1 or compose_errors % 250 == 0:
+                        log.exception("composing frame failed; sending black", extra={"tick": n, "in_a_row": compose_errors})
                     frame = np.zeros((self.settings.height, self.settings.width, 3), np.uint8)
                     audio = self.timeline.silence
                 while not self._stop.is_set() or not self.realtime:
@@ -312,7 +317,9 @@ class StreamEngine:
             try:
                 packets = enc.encode(*item)
             except Exception:
-                log.exception("encoding failed", extra={"tick": item[0]})
+                c.encode_errors += 1
+                if c.encode_errors == 1 or c.encode_errors % 250 == 0:
+                    log.exception("encoding failed", extra={"tick": item[0], "errors": c.encode_errors})
                 continue
             c.encode_ms_total += (time.perf_counter() - t) * 1000.0
             c.encoded_frames += 1

@@ -47,6 +47,8 @@ class StreamCounters:
     segments_failed: int = 0
     start_delayed_frames: int = 0  # ticks a ready-to-play segment waited for its prebuffer
     clock_resyncs: int = 0
+    compose_errors: int = 0  # ticks where the avatar/overlay raised (a black frame went out)
+    encode_errors: int = 0
     encoded_video_bytes: int = 0
     encoded_audio_bytes: int = 0
     encode_ms_total: float = 0.0

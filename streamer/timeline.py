@@ -8,6 +8,7 @@ held (the previous one repeated) while the audio goes on.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from collections import deque
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 # Non-realtime mode (offline render, soak) waits this long for a renderer before holding a frame.
 OFFLINE_RENDER_WAIT_S = 60.0
+RENDER_NICENESS = 4  # added to the render worker thread's nice value
 
 
 class SpeechState(str, Enum):
@@ -394,6 +396,13 @@ class Timeline:
 
     def _render_worker(self) -> None:
         """Runs renderer.render for each ticket in order; renderers never run concurrently."""
+        try:
+            # Under CPU pressure a late render costs a held frame, a late clock or encoder costs the
+            # stream: let the scheduler favour them (Linux: niceness is per thread).
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + RENDER_NICENESS))
+        except (AttributeError, OSError):
+            pass
         while True:
             seg = self._jobs.get()
             if seg is None:

@@ -237,3 +237,22 @@ def test_rtmp_url_from_the_environment_is_used_masked_or_refused(monkeypatch, ca
         engine._rtmp_urls()
     with pytest.raises(StartupError, match="--rtmp"):
         StreamEngine(s, TestPatternAvatar(W, H, FPS), IdleRenderer(), extra_rtmp=["http://x/y"])
+
+
+def test_an_avatar_that_raises_costs_black_frames_not_the_stream(tmp_path, caplog):
+    class Flaky(TestPatternAvatar):
+        def frame(self, loop_index, mouth=None):
+            if 10 <= loop_index < 15:
+                raise RuntimeError("sprite missing")
+            return super().frame(loop_index, mouth)
+
+    rec = tmp_path / "flaky.flv"
+    engine = StreamEngine(settings(), Flaky(W, H, FPS), IdleRenderer(), record_path=rec, realtime=False, frame_limit=40)
+    engine.start()
+    assert engine.join(30)
+    engine.stop()
+    assert engine.health.counters.compose_errors == 5
+    assert sum("composing frame failed" in r.getMessage() for r in caplog.records) == 1  # once per burst
+    rep = probe_media(str(rec), decode_video=True, decode_audio=False)
+    assert len(rep.frames) == 40
+    assert all(rep.frames[i].mean() < 20 for i in range(10, 15)) and rep.frames[20].mean() > 50
