@@ -152,7 +152,11 @@ class AsrSource:
         loop = asyncio.get_running_loop()
         blocks: asyncio.Queue[np.ndarray | BaseException | None] = asyncio.Queue(maxsize=64)
 
+        def hand_over(item: np.ndarray | BaseException | None) -> None:
+            asyncio.run_coroutine_threadsafe(blocks.put(item), loop).result()
+
         def reader() -> None:
+            decoded = False
             try:
                 options = {"rw_timeout": str(int(open_timeout_s * 1e6))}
                 with av.open(url, "r", options=options, timeout=open_timeout_s) as container:
@@ -164,10 +168,18 @@ class AsrSource:
                             break
                         frame.pts = None
                         for out in resampler.resample(frame):
-                            asyncio.run_coroutine_threadsafe(blocks.put(out.to_ndarray().reshape(-1).copy()), loop).result()
-                asyncio.run_coroutine_threadsafe(blocks.put(None), loop).result()
+                            decoded = True
+                            hand_over(out.to_ndarray().reshape(-1).copy())
+                hand_over(None)
+            except av.error.FFmpegError as exc:
+                if decoded:
+                    # A live stream that stops publishing ends in an I/O error or a read timeout.
+                    log.info("audio stream ended", extra={"url": url, "reason": str(exc)})
+                    hand_over(None)
+                else:
+                    hand_over(exc)
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-                asyncio.run_coroutine_threadsafe(blocks.put(exc), loop)
+                hand_over(exc)
 
         thread = threading.Thread(target=reader, name="asr-stream", daemon=True)
         thread.start()

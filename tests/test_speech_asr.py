@@ -232,3 +232,40 @@ def test_segmenter_cuts_at_silence_and_bounds_long_speech(short_pcm16k) -> None:
 def test_missing_model_names_the_key(tmp_path) -> None:
     with pytest.raises(AsrError, match="speech.asr.model"):
         Transcriber(AsrSettings(model=str(tmp_path)))
+
+
+def _publish_rtmp(url: str, pcm: np.ndarray, rate: int) -> None:
+    """Push int16 mono as AAC in FLV at real-time pace, like a streaming microphone."""
+    import time
+
+    with av.open(url, "w", format="flv") as out:
+        stream = out.add_stream("aac", rate=rate, layout="mono")
+        step, start = 1024, time.monotonic()
+        for i in range(0, len(pcm), step):
+            frame = av.AudioFrame.from_ndarray(pcm[i : i + step].reshape(1, -1), format="s16", layout="mono")
+            frame.sample_rate, frame.pts = rate, i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
+async def test_rtmp_audio_stream_yields_the_text_event(rtmp_server, transcriber, short_pcm16k) -> None:
+    silence = np.zeros(2 * ASR_RATE, np.int16)
+    pcm = np.concatenate([silence, short_pcm16k[:, 0], silence])
+    url = rtmp_server.url("mic")
+    publisher = asyncio.create_task(asyncio.to_thread(_publish_rtmp, url, pcm, ASR_RATE))
+    await asyncio.sleep(0.7)  # the microphone is live before the ASR attaches, as on a real stream
+    source = AsrSource(transcriber)
+    try:
+        count = await asyncio.wait_for(source.run_stream(url, open_timeout_s=3), 30)
+    finally:
+        await publisher
+    await source.close()
+    events = [e async for e in source]
+    assert count == len(events) == 1, events
+    assert word_error_rate(SHORT, events[0].text) <= 0.2, events[0].text
+    assert events[0].source == url
