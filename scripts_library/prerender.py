@@ -82,8 +82,8 @@ class PrerenderCache:
                 except Exception:
                     pass  # counted in _run; try once more below
         self.stats.misses += 1
-        async with self._slots:
-            return await self._synthesize(text)
+        # On demand goes first: it does not queue behind background work for later lines.
+        return await self._synthesize(text)
 
     def discard(self, text: str) -> None:
         """Forget ``text`` (the line was dropped); a running synthesis is cancelled."""

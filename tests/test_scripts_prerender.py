@@ -144,3 +144,15 @@ async def test_next_script_is_prerendered_while_the_current_line_plays():
     await svc.audio_for(first)
     assert svc.prerender.stats.hits == hits + 1
     await svc.prerender.close()
+
+
+async def test_on_demand_synthesis_does_not_wait_behind_background_work():
+    synth = RecordingSynth(delay=0.2)
+    cache = PrerenderCache(synth, capacity=4)
+    cache.prefetch(["later-1", "later-2", "later-3"])
+    await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    assert await cache.get("now") == b"pcm:now"
+    assert loop.time() - start < 0.35  # one synthesis, not three queued ones first (0.8 s)
+    await cache.close()
