@@ -331,6 +331,9 @@ class PackAvatar(Avatar):
                 raise PackError(f"{crops_path}: {self._crops.shape[0]} crops, loop_length is {m.loop_length}")
         self._font_path = font_path
         self._overlay = None
+        self._last_good: np.ndarray | None = None
+        self._failed_chunks: set[int] = set()
+        self.decode_errors = 0
 
     def _resize(self, img: np.ndarray) -> np.ndarray:
         import cv2
@@ -352,9 +355,22 @@ class PackAvatar(Avatar):
         return int(loop_index) % self.loop_length
 
     def frame(self, loop_index: int, mouth: MouthShape | None = None) -> np.ndarray:
+        """The loop frame; if its chunk cannot be decoded (file damaged on disk), the last good frame."""
         i = self._index(loop_index)
-        frames = self._cache.get(i // self.gop)
-        return frames[i % self.gop].copy()
+        chunk = i // self.gop
+        try:
+            frames = self._cache.get(chunk)
+        except Exception as exc:  # the stream must go on: hold a frame, count, log once per chunk
+            self.decode_errors += 1
+            if chunk not in self._failed_chunks:
+                self._failed_chunks.add(chunk)
+                log.error("avatar loop chunk cannot be decoded; holding the last good frame",
+                          extra={"pack": str(self.path), "chunk": chunk, "error": str(exc)})
+            if self._last_good is None:
+                return np.zeros((self.height, self.width, 3), np.uint8)
+            return self._last_good.copy()
+        self._last_good = frames[i % self.gop]
+        return self._last_good.copy()
 
     def face_box(self, loop_index: int) -> Box:
         return self._face[self._index(loop_index)]

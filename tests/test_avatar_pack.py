@@ -176,3 +176,18 @@ def test_pack_overlay_draws_panels_only_with_text(tmp_path):
         assert changed.sum() > 100 and not (changed & ~inside).any()
     finally:
         a.close()
+
+
+def test_damaged_loop_on_disk_holds_the_last_good_frame(tmp_path, caplog):
+    pack = make_pack(tmp_path / "p", 30, kind="images", gop=10)
+    a = PackAvatar(pack)
+    try:
+        assert read_code(a.frame(9)) == 9
+        (pack / "frames" / "000015.png").unlink()  # damaged after start-up
+        with caplog.at_level("ERROR", logger="avatars.pack"):
+            held = [a.frame(i) for i in (10, 11, 12)]
+        assert all(read_code(f) == 9 for f in held) and a.decode_errors == 3
+        assert caplog.text.count("cannot be decoded") == 1  # logged once per chunk, not per frame
+        assert read_code(a.frame(25)) == 25  # other chunks play on
+    finally:
+        a.close()
