@@ -31,7 +31,7 @@ class RecordingSynth:
         self.running += 1
         self.max_running = max(self.max_running, self.running)
         try:
-            await asyncio.sleep(self.delay)
+            await asyncio.sleep(self.delay(text) if callable(self.delay) else self.delay)
             if text in self.fail_on:
                 raise RuntimeError("tts failed")
             return f"pcm:{text}".encode()
@@ -147,7 +147,7 @@ async def test_next_script_is_prerendered_while_the_current_line_plays():
 
 
 async def test_on_demand_synthesis_does_not_wait_behind_background_work():
-    synth = RecordingSynth(delay=0.2)
+    synth = RecordingSynth(delay=lambda text: 5.0 if text.startswith("later") else 0.01)
     cache = PrerenderCache(synth, capacity=4)
     cache.prefetch(["later-1", "later-2", "later-3"])
     await asyncio.sleep(0)
