@@ -86,6 +86,7 @@ class BiliLiveServer:
         self.real_room = real_room
         self.anchor_uid = anchor_uid
         self.heartbeat_replies = True
+        self.auth_replies = True  # False: accept the socket, swallow the auth packet (a wedged server)
         self.auths: list[dict] = []
         self.http_calls: list[str] = []
         self.sent_danmaku: list[dict] = []
@@ -173,6 +174,8 @@ class BiliLiveServer:
                 if op == OP_AUTH:
                     auth = json.loads(body)
                     self.auths.append(auth)
+                    if not self.auth_replies:
+                        continue
                     ok = auth.get("key") == TOKEN and auth.get("roomid") == self.real_room
                     await ws.send_bytes(pack(json.dumps({"code": 0 if ok else -101}).encode(), OP_AUTH_REPLY, 1))
                     if ok:

@@ -267,3 +267,20 @@ async def test_server_down_backoff_then_recovers():
     finally:
         await collector.close()
         await back.stop()
+
+
+async def test_unanswered_auth_times_out_and_retries(server):
+    server.auth_replies = False
+    source = make_source(server, connect_timeout_s=1.0, reconnect_initial_s=0.1)
+    collector = Collector(source)
+    try:
+        await server.wait_for_auth(2, timeout=10)  # gave up on the first attempt, tried again
+        assert not source.stats.connected and source.stats.reconnects >= 1
+        server.auth_replies = True
+        await _until(lambda: source.stats.connected)
+        await server.send_commands([danmu_msg(1, "u", "finally")])
+        await collector.wait_for(1)
+        assert [e.text for e in collector.events] == ["finally"]
+        assert all(a["key"] == "local-test-token" and a["roomid"] == ROOM for a in server.auths)
+    finally:
+        await collector.close()
