@@ -48,6 +48,11 @@ class PrerenderCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def in_progress(self) -> int:
+        """How many background syntheses are running or waiting for their turn."""
+        return sum(not task.done() for task in self._entries.values())
+
     def prefetch(self, texts: Iterable[str]) -> None:
         """Start synthesizing ``texts`` (soonest first) that are not cached yet; returns at once."""
         wanted = [t for t in dict.fromkeys(texts) if t and t.strip()][: self._capacity]

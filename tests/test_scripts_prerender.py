@@ -16,6 +16,15 @@ from scripts_library.settings import ScriptsSettings
 SHOP = Path("/work/shared/fixtures/shop_zh")
 
 
+async def settled(cache: PrerenderCache, timeout: float = 10.0) -> None:
+    """Wait until no background synthesis is running (no fixed sleeps: the machine may be slow)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    await asyncio.sleep(0)
+    while cache.in_progress and loop.time() < deadline:
+        await asyncio.sleep(0.005)
+
+
 class RecordingSynth:
     """Fake TTS: records every call; each synthesis takes ``delay`` seconds; can be told to fail."""
 
@@ -43,7 +52,7 @@ async def test_prefetched_lines_come_from_the_cache_without_a_second_synthesis()
     synth = RecordingSynth(delay=0.01)
     cache = PrerenderCache(synth, capacity=4)
     cache.prefetch(["one", "two", "three"])
-    await asyncio.sleep(0.1)
+    await settled(cache)
     assert synth.calls == ["one", "two", "three"]  # in order, one at a time
     assert synth.max_running == 1
     assert await cache.get("one") == b"pcm:one"
@@ -67,13 +76,13 @@ async def test_cache_is_bounded_and_keeps_what_is_wanted_now():
     synth = RecordingSynth()
     cache = PrerenderCache(synth, capacity=3)
     cache.prefetch(["a", "b", "c"])
-    await asyncio.sleep(0.01)
+    await settled(cache)
     cache.prefetch(["d", "e"])  # a, b are least recently wanted: evicted first
-    await asyncio.sleep(0.01)
+    await settled(cache)
     assert len(cache) == 3 and "c" in cache and "d" in cache and "e" in cache and "a" not in cache
     assert cache.stats.evicted == 2
     cache.prefetch([f"x{i}" for i in range(10)])  # more than fits: only the soonest ones
-    await asyncio.sleep(0.01)
+    await settled(cache)
     assert len(cache) == 3 and "x0" in cache and "x2" in cache and "x3" not in cache
     await cache.close()
     assert len(cache) == 0
@@ -83,7 +92,7 @@ async def test_a_failed_prerender_is_retried_on_demand():
     synth = RecordingSynth(fail_on={"bad"})
     cache = PrerenderCache(synth, capacity=2)
     cache.prefetch(["bad"])
-    await asyncio.sleep(0.01)
+    await settled(cache)
     synth.fail_on.clear()
     assert await cache.get("bad") == b"pcm:bad"
     assert synth.calls == ["bad", "bad"] and cache.stats.failures == 1
@@ -105,7 +114,7 @@ async def test_service_prerenders_upcoming_segments_and_a_changed_value_misses()
         line = svc.next_line(0.0, True, None)
         if line.segment_index == 7:
             products["p-watch-s3"]["stock"] = 5  # sold while segment 8 was being spoken
-        await asyncio.sleep(0.01)  # the background synthesis of the next two segments runs
+        await settled(svc.prerender)  # the background synthesis of the next two segments runs
         spoken_audio.append(await svc.audio_for(line))
         svc.report(line, spoken=True)
     last = svc.next_line(0.0, True, None)
@@ -136,7 +145,7 @@ async def test_next_script_is_prerendered_while_the_current_line_plays():
     assert last.is_last
     svc.on_fire(FireEvent("script:p-lamp-l5", "script", "p-lamp-l5", None))  # the schedule queues L5
     assert svc.next_line(1.0, True, None) is None  # F1's line is still out; meanwhile L5 is prepared
-    await asyncio.sleep(0.01)
+    await settled(svc.prerender)
     svc.report(last, spoken=True)
     first = svc.next_line(2.0, True, None)
     assert first.script_id == "p-lamp-l5" and first.segment_index == 0
