@@ -35,7 +35,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     prep.add_argument("--force", action="store_true", help="replace an existing pack of that name")
     prep.add_argument("--config", help="TOML config, for avatar.packs_dir (default: configs/default.toml)")
     prep.set_defaults(func=_prepare)
+
+    lst = avatar_sub.add_parser("list", help="list the avatar packs under avatar.packs_dir")
+    lst.add_argument("--config", help="TOML config, for avatar.packs_dir (default: configs/default.toml)")
+    lst.set_defaults(func=_list)
+
+    prev = avatar_sub.add_parser("preview", help="write one frame of the configured avatar, with overlays, as an image")
+    prev.add_argument("--out", required=True, metavar="FILE.png", help="image to write (png or jpg)")
+    prev.add_argument("--avatar", metavar="NAME", help="'builtin', a pack name or a pack path (default: avatar.name)")
+    prev.add_argument("--index", type=int, default=0, help="loop frame to show (default 0)")
+    prev.add_argument("--product", default="", help="product name to show on the overlay")
+    prev.add_argument("--price", default="", help="price to show, e.g. ¥59.9")
+    prev.add_argument("--shop", help="shop name (default: avatar.shop_name)")
+    prev.add_argument("--config", help="TOML config (default: configs/default.toml)")
+    prev.set_defaults(func=_preview)
     avatar.set_defaults(func=lambda args: (avatar.print_help(), 2)[1])
+
+
+def _config(args: argparse.Namespace):
+    import sys
+
+    from configs.loader import ConfigError, load_config
+
+    try:
+        return load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -47,12 +73,8 @@ def _prepare(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
     else:
-        from configs.loader import ConfigError, load_config
-
-        try:
-            cfg = load_config(args.config)
-        except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+        cfg = _config(args)
+        if cfg is None:
             return 2
         out = Path(cfg.avatar.packs_dir) / args.name
     opts = PrepareOptions(
@@ -67,4 +89,60 @@ def _prepare(args: argparse.Namespace) -> int:
         return 2
     print(f"avatar pack ready: {pack}  (go on air with [avatar] name = \"{args.name}\""
           + ("" if not args.out else f" or name = \"{pack}\"") + ")")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from avatars.pack import MANIFEST, PackError, read_manifest
+
+    cfg = _config(args)
+    if cfg is None:
+        return 2
+    root = Path(cfg.avatar.packs_dir)
+    dirs = sorted(p for p in root.iterdir() if (p / MANIFEST).is_file()) if root.is_dir() else []
+    if not dirs:
+        print(f"no avatar packs in {root} (make one with: python main.py avatar prepare --video FILE --name NAME)")
+        return 0
+    for d in dirs:
+        try:
+            m = read_manifest(d)
+        except PackError as exc:
+            print(f"{d.name}\tbroken: {exc}")
+            continue
+        crops = "face crops" if m.face_crops else "no face crops"
+        print(f"{d.name}\t{m.width}x{m.height} {m.fps} fps, {m.loop_length} frames "
+              f"({m.loop_length / m.fps:.1f} s), {m.frames.kind}, {crops}")
+    return 0
+
+
+def _preview(args: argparse.Namespace) -> int:
+    import sys
+
+    import cv2
+
+    from avatars.base import OverlayData
+    from avatars.loader import load_avatar
+    from avatars.pack import PackError
+
+    cfg = _config(args)
+    if cfg is None:
+        return 2
+    settings = cfg.avatar.model_copy(update={"name": args.avatar}) if args.avatar else cfg.avatar
+    try:
+        avatar = load_avatar(settings, cfg.stream)
+    except (FileNotFoundError, PackError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        frame = avatar.frame(args.index)
+        shop = args.shop if args.shop is not None else (settings.shop_name or "")
+        avatar.draw_overlay(frame, OverlayData(shop, args.product, args.price))
+        if not cv2.imwrite(args.out, frame):
+            print(f"error: cannot write {args.out} (use a .png or .jpg name in a writable folder)", file=sys.stderr)
+            return 2
+    finally:
+        avatar.close()
+    print(f"wrote {args.out} ({avatar.name}, {avatar.width}x{avatar.height}, loop frame {args.index % avatar.loop_length})")
     return 0

@@ -32,9 +32,11 @@ def load_avatar(settings: AvatarSettings, stream=None) -> Avatar:
 
     pack_dir = resolve_pack_dir(settings)
     if not pack_dir.is_dir():
+        default_place = pack_dir == Path(settings.packs_dir).expanduser() / pack_dir.name
+        out = "" if default_place else f" --out {pack_dir}"
         raise FileNotFoundError(
             f"avatar pack not found: {pack_dir} (config avatar.name = '{settings.name}'); create it with: "
-            f"python main.py avatar prepare --video YOUR_CLIP.mp4 --name {pack_dir.name} --out {pack_dir}"
+            f"python main.py avatar prepare --video YOUR_CLIP.mp4 --name {pack_dir.name}{out}"
         )
     avatar = PackAvatar(pack_dir, size=(width, height), max_cached_frames=settings.decode_cache_frames,
                         font_path=settings.font)

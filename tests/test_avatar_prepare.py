@@ -231,3 +231,23 @@ def test_cli_default_output_is_under_packs_dir(clip, presenter, tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert read_manifest(tmp_path / "packs" / "mia").name == "mia"
+
+
+def test_cli_list_and_preview(clip, presenter, tmp_path):
+    packs = tmp_path / "packs"
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[stream]\nwidth = 320\nheight = 180\n[avatar]\npacks_dir = "{packs}"\n', encoding="utf-8")
+    prepare_pack(opts(clip, packs / "anna", box=presenter.face_box(0), min_seconds=1.0, max_seconds=1.5))
+    (packs / "junk").mkdir()
+    run = subprocess.run([sys.executable, "main.py", "avatar", "list", "--config", str(cfg)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.startswith("anna\t320x240 25 fps") and "junk" not in run.stdout
+    out = tmp_path / "prev.png"
+    run = subprocess.run([sys.executable, "main.py", "avatar", "preview", "--config", str(cfg), "--avatar", "anna",
+                          "--out", str(out), "--product", "杯子", "--price", "¥9"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert cv2.imread(str(out)).shape == (180, 320, 3)
+    run = subprocess.run([sys.executable, "main.py", "avatar", "preview", "--config", str(cfg), "--avatar", "ghost",
+                          "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "avatar pack not found" in run.stderr and "avatar prepare" in run.stderr
