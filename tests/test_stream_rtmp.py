@@ -164,3 +164,25 @@ def test_frozen_rtmp_server_is_detected_and_nothing_else_stalls(rtmp_server, tmp
     assert engine.health.sinks["rtmp1"].reconnects >= 1
     assert_recording_has_no_gap(rec, engine.health.counters.frames_sent)
     print(f"detected after {t_detect - t_freeze:.2f} s; publishing again {t_pub - t_thaw:.2f} s after SIGCONT")
+
+
+def test_probe_tells_a_live_server_from_a_silent_one_and_a_closed_port(rtmp_server):
+    import socket
+
+    from streamer.sinks.rtmp_sink import ANSWERED, REFUSED, SILENT, probe_rtmp_server
+    from tests.rtmp_server import free_port
+
+    assert probe_rtmp_server("127.0.0.1", rtmp_server.port, 2.0) == ANSWERED
+    with socket.socket() as silent:  # listens (the kernel accepts) but never answers: a frozen server
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        t = time.monotonic()
+        assert probe_rtmp_server("127.0.0.1", silent.getsockname()[1], 0.5) == SILENT
+        assert time.monotonic() - t < 2.0
+    assert probe_rtmp_server("127.0.0.1", free_port(), 0.5) == REFUSED
+    rtmp_server.freeze()
+    try:
+        assert probe_rtmp_server("127.0.0.1", rtmp_server.port, 0.5) == SILENT
+    finally:
+        rtmp_server.thaw()
+    assert probe_rtmp_server("127.0.0.1", rtmp_server.port, 2.0) == ANSWERED

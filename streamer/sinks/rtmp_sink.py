@@ -30,16 +30,23 @@ class HungServer(Exception):
     """The server stopped answering while we were publishing."""
 
 
-def rtmp_handshake_answers(host: str, port: int, timeout: float) -> bool:
-    """True if the server at host:port answers an RTMP C0+C1 with S0 (version 3) within ``timeout``."""
+ANSWERED, SILENT, REFUSED = "answered", "silent", "refused"
+
+
+def probe_rtmp_server(host: str, port: int, timeout: float) -> str:
+    """Send an RTMP C0+C1 to host:port: ANSWERED (S0 came back), SILENT (nothing within ``timeout``:
+    a frozen or black-holed server) or REFUSED (refused, reset or closed: the host is up but not
+    serving us, or the server is gone)."""
     deadline = time.monotonic() + timeout
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.settimeout(max(0.05, deadline - time.monotonic()))
             sock.sendall(b"\x03" + bytes(8) + os.urandom(1528))
-            return sock.recv(1) == b"\x03"
+            return ANSWERED if sock.recv(1) == b"\x03" else REFUSED
+    except TimeoutError:
+        return SILENT
     except OSError:
-        return False
+        return REFUSED
 
 
 class RtmpSink(PacketSink):
@@ -68,7 +75,9 @@ class RtmpSink(PacketSink):
         while not self._stopping.wait(interval):
             if not self._publishing.is_set() or self._hung.is_set():
                 continue
-            if not rtmp_handshake_answers(self.host, self.port, self.settings.rw_timeout_s):
+            # Only silence means hung: a server that refuses an extra connection is alive, and a dead
+            # one also breaks our publishing connection, which the writes notice by themselves.
+            if probe_rtmp_server(self.host, self.port, self.settings.rw_timeout_s) == SILENT:
                 if self._publishing.is_set():
                     self._flag_hung(f"server stopped answering (no RTMP handshake reply within {self.settings.rw_timeout_s:g} s)")
 
@@ -177,7 +186,7 @@ class RtmpSink(PacketSink):
             left = end - time.monotonic()
             if left <= 0:
                 return
-            if rtmp_handshake_answers(self.host, self.port, min(self.settings.rw_timeout_s, 1.0)):
+            if probe_rtmp_server(self.host, self.port, min(self.settings.rw_timeout_s, 1.0)) == ANSWERED:
                 if saw_down:
                     return
             else:
