@@ -1,6 +1,7 @@
 """Open the mouth of a photo/video avatar: a warp of the mouth box with a dark inner mouth and a feathered edge.
 
-The lip line is taken as the horizontal centre line of the avatar's mouth box. The lower lip and jaw are pushed
+The lip line is the darkest row near the middle of the avatar's mouth box (found once per loop frame), or the
+box's centre line. The lower lip and jaw are pushed
 down (the upper lip up a little) by the opening; the part between them becomes a soft dark lens; spread and
 rounding scale the mouth horizontally. Every change fades to zero at the box edges, so nothing outside the box
 moves and the box seam is invisible.
@@ -64,8 +65,31 @@ def clip_box(box: Box, width: int, height: int) -> Box:
     return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
 
 
-def warp_mouth(frame: np.ndarray, box: Box, shape: MouthShape, gap_share: float = 0.45) -> None:
-    """Draw ``shape`` into ``frame`` (BGR uint8, modified in place) inside the mouth ``box``; CLOSED is a no-op."""
+def find_lip_line(frame: np.ndarray, box: Box) -> float:
+    """Row (relative to the box top) where the lips meet: the darkest row of the box's central part.
+
+    Searched in the middle 60% of the box height, over the middle half of its width; falls back to the centre.
+    """
+    x, y, w, h = clip_box(box, frame.shape[1], frame.shape[0])
+    if w < 8 or h < 8:
+        return (h - 1) / 2.0
+    centre = frame[y : y + h, x + w // 4 : x + w - w // 4]
+    gray = cv2.cvtColor(np.ascontiguousarray(centre), cv2.COLOR_BGR2GRAY).astype(np.float32)
+    rows = cv2.GaussianBlur(gray.mean(axis=1)[:, None], (1, 3), 0)[:, 0]
+    lo, hi = int(0.2 * h), int(0.8 * h)
+    band = rows[lo:hi]
+    if band.size == 0 or band.max() - band.min() < 8.0:  # no visible lip line: assume the box is centred on it
+        return (h - 1) / 2.0
+    return float(lo + int(np.argmin(band)))
+
+
+def warp_mouth(
+    frame: np.ndarray, box: Box, shape: MouthShape, gap_share: float = 0.45, lip_y: float | None = None
+) -> None:
+    """Draw ``shape`` into ``frame`` (BGR uint8, in place) inside the mouth ``box``; CLOSED is a no-op.
+
+    ``lip_y``: row of the lip line relative to the box top (default: the box's centre line).
+    """
     if shape.closed:
         return
     x, y, w, h = clip_box(box, frame.shape[1], frame.shape[0])
@@ -73,7 +97,8 @@ def warp_mouth(frame: np.ndarray, box: Box, shape: MouthShape, gap_share: float 
         return
     roi = frame[y : y + h, x : x + w]
     g = _grid(w, h)
-    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    cx = (w - 1) / 2.0
+    cy = (h - 1) / 2.0 if lip_y is None else float(np.clip(lip_y - (y - box[1]), 0.2 * h, 0.8 * h))
 
     gap = float(np.clip(shape.open, 0.0, 1.0)) * gap_share * h
     sx = 1.0 + 0.22 * shape.wide - 0.28 * shape.round

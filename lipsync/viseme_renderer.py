@@ -8,7 +8,7 @@ import numpy as np
 from avatars.base import MouthShape
 from lipsync.audio_features import frame_features, to_mono_float
 from lipsync.base import Renderer, RenderJob, register
-from lipsync.mouth_warp import warp_mouth
+from lipsync.mouth_warp import find_lip_line, warp_mouth
 from lipsync.settings import LipsyncSettings
 from lipsync.visemes import mouth_track
 
@@ -22,6 +22,7 @@ class VisemeRenderer(Renderer):
     def __init__(self, settings: LipsyncSettings | None = None, device: str = "cpu") -> None:
         self.settings = settings or LipsyncSettings()
         self.device = "cpu"  # numpy/OpenCV only; the argument exists so every renderer is built the same way
+        self._lip_lines: dict[tuple[int, int], float] = {}  # (avatar id, loop index) -> lip row in the mouth box
 
     def mouth_shapes(self, job: RenderJob) -> list[MouthShape]:
         """The mouth shape of every output frame of ``job`` (silent frames are exactly CLOSED)."""
@@ -40,5 +41,9 @@ class VisemeRenderer(Renderer):
                 continue
             frame = avatar.frame(loop_index)
             if not shape.closed:
-                warp_mouth(frame, avatar.mouth_box(loop_index), shape, gap_share)
+                box = avatar.mouth_box(loop_index)
+                key = (id(avatar), loop_index)
+                if key not in self._lip_lines:  # loop frames never change: find each lip line once
+                    self._lip_lines[key] = find_lip_line(frame, box)
+                warp_mouth(frame, box, shape, gap_share, lip_y=self._lip_lines[key])
             yield frame
