@@ -94,6 +94,7 @@ class StreamEngine:
             "on_air": lambda: self._state == "running",
             "speaking": lambda: self.timeline.speaking,
             "queued_utterances": lambda: self.timeline.pending,
+            "encode_queue": lambda: self._encode_q.qsize(),
             "fps": settings.fps,
         }
         self.clock = MediaClock(settings.fps, realtime=realtime)
