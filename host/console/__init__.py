@@ -1,0 +1,1 @@
+"""The web console: operator page, live feed, admin/KB/schedule API, preview proxy, /healthz, /metrics."""

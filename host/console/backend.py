@@ -1,0 +1,248 @@
+"""What the console needs from the running host: a small typed protocol that host/app.py implements.
+
+The console never reaches into the director, the store or the engine itself; it calls these methods
+and renders what they return. Every record here is a plain dataclass so it serializes with
+``dataclasses.asdict`` and tests can build them without the rest of the project.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+# Admin commands, the same set chat admins and the HTTP admin API accept (issue 4).
+AdminAction = Literal[
+    "say", "skip", "pause", "resume", "mute", "unmute", "ban", "unban", "product", "reload", "status"
+]
+ADMIN_ACTIONS: tuple[str, ...] = AdminAction.__args__  # type: ignore[attr-defined]
+
+# Which keys each action reads from ``args`` (values are strings or numbers); checked by the console
+# before the backend is called, so a malformed request gets one clear 400.
+ADMIN_ARGS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "say": {"text": str},
+    "skip": {},
+    "pause": {},
+    "resume": {},
+    "mute": {"uid": (int, str), "minutes": (int, float)},
+    "unmute": {"uid": (int, str)},
+    "ban": {"word": str},
+    "unban": {"word": str},
+    "product": {"id": str},
+    "reload": {},
+    "status": {},
+}
+ADMIN_REQUIRED: dict[str, tuple[str, ...]] = {
+    "say": ("text",),
+    "mute": ("uid",),
+    "unmute": ("uid",),
+    "ban": ("word",),
+    "unban": ("word",),
+    "product": ("id",),
+}
+
+ScheduleAction = Literal["pause", "resume", "run_now"]
+SinkState = Literal["starting", "up", "reconnecting", "down", "closed"]
+
+
+@dataclass
+class SinkStatus:
+    """One output of the stream engine as the health figures see it."""
+
+    name: str
+    kind: str  # "rtmp" | "file" | "http-flv"
+    state: str  # one of SinkState
+    reconnects: int = 0
+    queue_depth: int = 0
+    dropped_packets: int = 0
+    bytes_out: int = 0
+    last_error: str | None = None
+
+
+@dataclass
+class HealthSnapshot:
+    """The host's figures at one instant; cheap to build (read counters, no I/O)."""
+
+    on_air: bool
+    frames: int  # video frames sent since start
+    late_frames: int  # frames whose content was not ready in time (idle/held frame sent instead)
+    media_time_s: float  # pts of the last frame, in seconds
+    uptime_s: float
+    last_frame_age_s: float | None = None  # seconds since the clock last emitted a frame; None = unknown
+    held_frames: int = 0
+    fps: float = 0.0  # configured frame rate
+    sinks: list[SinkStatus] = field(default_factory=list)
+    queues: dict[str, int] = field(default_factory=dict)  # e.g. {"director": 3, "render_ahead": 12}
+    paused: bool = False
+    speaking: str | None = None  # text of the utterance on air
+    current_product: str | None = None
+    muted_users: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)  # shown as-is on the page and in /healthz
+
+
+@dataclass
+class PostResult:
+    """What happened to a message posted from the viewer box."""
+
+    accepted: bool
+    reason: str = ""  # moderation reason or why it was refused
+    event_id: str | None = None
+
+
+@dataclass
+class AdminResult:
+    """Result of one admin command (audited by the backend)."""
+
+    ok: bool
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ProductEdit:
+    """A product as the console edits it; field names follow knowledge.yaml."""
+
+    id: str
+    name: str
+    price: float | None = None
+    list_price: float | None = None
+    stock: int | None = None
+    aliases: list[str] = field(default_factory=list)
+    selling_points: list[str] = field(default_factory=list)
+    promotions: list[str] = field(default_factory=list)
+    specs: dict[str, str] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FaqEdit:
+    """An FAQ as the console edits it; field names follow knowledge.yaml."""
+
+    id: str
+    question: str
+    answer: str
+    product_id: str | None = None
+
+
+@dataclass
+class ScheduleEntry:
+    """One scheduled job (product script, idle filler, carousel step)."""
+
+    id: str
+    name: str
+    trigger: str  # human-readable, e.g. "cron 0 */2 * * *" or "every 300 s"
+    next_run: float | None = None  # epoch seconds; None while paused
+    paused: bool = False
+    last_run: float | None = None
+
+
+# ---- the live feed -------------------------------------------------------------------------------
+
+
+@dataclass
+class ChatItem:
+    """A chat event as received, with the moderation verdict attached."""
+
+    kind: str  # "danmaku" | "super_chat" | "gift" | "guard" | "enter" | "follow" | ...
+    uid: int | str | None
+    uname: str
+    text: str
+    allowed: bool
+    reason: str = ""  # moderation reason ("ok", "banned_word", "ad", "rate_limit", ...)
+    clean_text: str = ""
+    source: str = ""  # "bilibili" | "console" | "replay"
+    amount: float = 0.0
+
+
+@dataclass
+class UtteranceItem:
+    """An utterance's life: queued, on air, done or interrupted (with what was actually played)."""
+
+    id: str
+    state: Literal["queued", "speaking", "done", "interrupted", "dropped"]
+    text: str
+    priority: str = ""  # "admin" | "super_chat" | "gift" | "answer" | "script" | "idle"
+    to_uname: str | None = None
+    played_text: str | None = None
+
+
+@dataclass
+class AdminItem:
+    """An admin command and its result, for the audit view."""
+
+    actor: str
+    action: str
+    args: dict[str, Any]
+    ok: bool
+    message: str = ""
+
+
+@dataclass
+class NoticeItem:
+    """Anything else the operator should see: sink down/up, reloads, errors."""
+
+    level: Literal["info", "warning", "error"]
+    message: str
+
+
+FeedPayload = ChatItem | UtteranceItem | AdminItem | NoticeItem
+FEED_KINDS: dict[type, str] = {ChatItem: "chat", UtteranceItem: "utterance", AdminItem: "admin", NoticeItem: "notice"}
+
+
+@dataclass
+class FeedEvent:
+    """One entry of the live feed; ``seq`` increases by one per event (resume with Last-Event-ID)."""
+
+    seq: int
+    at: float  # epoch seconds
+    kind: str  # "chat" | "utterance" | "admin" | "notice"
+    payload: FeedPayload
+
+
+@runtime_checkable
+class ConsoleBackend(Protocol):
+    """Implemented by the running host (host/app.py); every method is called from the event loop."""
+
+    @property
+    def preview_url(self) -> str | None:
+        """Upstream HTTP-FLV URL of the engine's preview sink (proxied by the console), None if off."""
+        ...
+
+    def health(self) -> HealthSnapshot:
+        """Current figures; must not block (read counters only)."""
+        ...
+
+    def events(self, after: int | None = None) -> AsyncIterator[FeedEvent]:
+        """Feed events with seq > after (history first, then live). host.console.feed.EventFeed does this."""
+        ...
+
+    async def post_viewer_message(self, uname: str, text: str) -> PostResult:
+        """Inject a message as if a viewer typed it (the `console` chat source)."""
+        ...
+
+    async def admin(self, action: str, args: dict[str, Any], actor: str) -> AdminResult:
+        """Run one admin command (see ADMIN_ARGS for the keys of ``args``)."""
+        ...
+
+    async def list_products(self) -> list[ProductEdit]: ...
+
+    async def save_product(self, product: ProductEdit) -> ProductEdit:
+        """Create or replace by id; raise ValueError with a message for invalid data."""
+        ...
+
+    async def delete_product(self, product_id: str) -> bool:
+        """False when no such product."""
+        ...
+
+    async def list_faqs(self) -> list[FaqEdit]: ...
+
+    async def save_faq(self, faq: FaqEdit) -> FaqEdit:
+        """Create or replace by id; raise ValueError with a message for invalid data."""
+        ...
+
+    async def delete_faq(self, faq_id: str) -> bool: ...
+
+    async def list_schedule(self) -> list[ScheduleEntry]: ...
+
+    async def schedule_action(self, job_id: str, action: str) -> ScheduleEntry:
+        """pause | resume | run_now; raise KeyError for an unknown job."""
+        ...

@@ -1,0 +1,86 @@
+"""The console's live feed: a numbered ring of recent events, fanned out to any number of subscribers.
+
+The host publishes from the event loop (chat verdicts, utterances, admin results); each browser gets
+the history after its last seen ``seq`` and then live events. A subscriber that cannot keep up loses
+its oldest pending events (counted) rather than slowing the host down.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+
+from host.console.backend import FEED_KINDS, FeedEvent, FeedPayload
+
+log = logging.getLogger("host.console.feed")
+
+
+class EventFeed:
+    """Publish typed feed payloads; ``subscribe(after)`` yields FeedEvents with seq > after."""
+
+    def __init__(self, history: int = 500, subscriber_queue: int = 1000):
+        self._history: deque[FeedEvent] = deque(maxlen=history)
+        self._subscribers: set[asyncio.Queue[FeedEvent | None]] = set()
+        self._queue_size = subscriber_queue
+        self._seq = 0
+        self.dropped = 0  # events a slow subscriber lost
+        self._closed = False
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def publish(self, payload: FeedPayload, *, at: float | None = None) -> FeedEvent:
+        """Number the payload, keep it in the history and hand it to every subscriber (never blocks)."""
+        kind = FEED_KINDS.get(type(payload))
+        if kind is None:
+            raise TypeError(f"not a feed payload: {type(payload).__name__}")
+        self._seq += 1
+        event = FeedEvent(seq=self._seq, at=time.time() if at is None else at, kind=kind, payload=payload)
+        self._history.append(event)
+        for queue in self._subscribers:
+            if queue.full():
+                queue.get_nowait()
+                self.dropped += 1
+            queue.put_nowait(event)
+        return event
+
+    def history(self, after: int | None = None) -> list[FeedEvent]:
+        """Events still kept with seq > after (all kept events when after is None)."""
+        return [e for e in self._history if after is None or e.seq > after]
+
+    async def subscribe(self, after: int | None = None) -> AsyncIterator[FeedEvent]:
+        """History after ``after``, then live events until close() or the consumer stops iterating."""
+        queue: asyncio.Queue[FeedEvent | None] = asyncio.Queue(self._queue_size)
+        # Registered before the history snapshot is taken: nothing published in between is lost, and
+        # the seq check below drops what would otherwise appear twice.
+        self._subscribers.add(queue)
+        try:
+            last = after if after is not None else 0
+            for event in self.history(after):
+                last = event.seq
+                yield event
+            while not self._closed:
+                event = await queue.get()
+                if event is None:
+                    break
+                if event.seq <= last:
+                    continue
+                last = event.seq
+                yield event
+        finally:
+            self._subscribers.discard(queue)
+
+    def close(self) -> None:
+        """End every subscription (at shutdown)."""
+        self._closed = True
+        for queue in self._subscribers:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(None)
