@@ -95,6 +95,7 @@ class JobInfo:
     target: str
     trigger: str
     next_run_time: datetime | None
+    misfire_grace_s: int | None = None
 
     @property
     def paused(self) -> bool:
@@ -288,7 +289,7 @@ class ScriptScheduler:
     # -- admin ----------------------------------------------------------------------------------------
     def jobs(self) -> list[JobInfo]:
         """Every job in the table, soonest first, paused last."""
-        infos = [JobInfo(job.id, job.args[0], job.args[1], str(job.trigger), job.next_run_time)
+        infos = [JobInfo(job.id, job.args[0], job.args[1], str(job.trigger), job.next_run_time, job.misfire_grace_time)
                  for job in self._open_scheduler().get_jobs()]
         return sorted(infos, key=lambda j: (j.next_run_time is None, j.next_run_time or datetime.min.replace(tzinfo=self.timezone), j.id))
 

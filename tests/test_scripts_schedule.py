@@ -272,3 +272,23 @@ def test_cron_uses_the_configured_time_zone(tmp_path, clock):
     fired = _advance(scheduler, clock, datetime(2024, 11, 17, 9, 1, tzinfo=TZ), step_s=600)
     assert (datetime(2024, 11, 17, 9, 0, tzinfo=TZ), "config:evening") in fired
     scheduler.close()
+
+
+def test_changed_schedule_is_replaced_and_grace_updated(tmp_path, clock):
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    path = scripts / "p-watch-s3.md"
+    path.write_text("---\nproduct_id: p-watch-s3\ntitle: S3\nevery: 15m\n---\nHi\n", encoding="utf-8")
+    scheduler = _scheduler(tmp_path / "host.db", clock)
+    scheduler.sync(job_specs(load_library(scripts), ScriptsSettings()))
+    clock.t += timedelta(minutes=5)
+    path.write_text("---\nproduct_id: p-watch-s3\ntitle: S3\nevery: 10m\n---\nHi\n", encoding="utf-8")
+    summary = scheduler.sync(job_specs(load_library(scripts), ScriptsSettings()))
+    assert summary["replaced"] == ["script:p-watch-s3"]
+    [job] = scheduler.jobs()
+    assert job.next_run_time == clock.t + timedelta(minutes=10) and job.trigger == "interval[0:10:00]"
+    scheduler.close()
+    regraced = _scheduler(tmp_path / "host.db", clock, grace=60)
+    assert regraced.sync(job_specs(load_library(scripts), ScriptsSettings()))["kept"] == ["script:p-watch-s3"]
+    assert regraced.jobs()[0].misfire_grace_s == 60
+    regraced.close()
