@@ -12,6 +12,7 @@ import base64
 import json
 import struct
 import time
+import zlib
 from typing import Any
 
 import brotli
@@ -29,10 +30,12 @@ def pack(body: bytes, op: int, protover: int = 0) -> bytes:
 
 
 def pack_commands(commands: list[dict], protover: int = 3) -> bytes:
-    """Several commands in one frame, brotli-compressed like the real server (protover 3) or raw (0)."""
+    """Several commands in one frame: brotli (protover 3, today's server), zlib (2, older servers) or raw (0)."""
     inner = b"".join(pack(json.dumps(c, ensure_ascii=False).encode("utf-8"), OP_MESSAGE, 0) for c in commands)
     if protover == 3:
         return pack(brotli.compress(inner), OP_MESSAGE, 3)
+    if protover == 2:
+        return pack(zlib.compress(inner), OP_MESSAGE, 2)
     return inner
 
 

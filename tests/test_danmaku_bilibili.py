@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import struct
 import time
 
@@ -165,17 +166,39 @@ async def test_malformed_payloads_are_counted_and_skipped(connected):
     assert skipped["unknown_cmd"] == 1 and skipped["too_long"] == 1 and skipped["unknown_interact_type"] == 1
     assert sum(skipped.values()) == 10
     assert skipped["malformed:DANMU_MSG"] == 3 and skipped["malformed:INTERACT_WORD_V2"] == 1
-    # Invalid UTF-8 inside a frame, or a pb that is not base64, breaks the library's parser (it raises
-    # outside its own try): the source reconnects and carries on.
-    for n, frame in enumerate([pack(b'{"cmd":"DANMU_MSG","info":"\xff\xfe"}', OP_MESSAGE, 0),
-                               pack_commands([{"cmd": "INTERACT_WORD_V2", "data": {"dmscore": 1, "pb": "!!not base64"}}])]):
-        await server.send_raw(frame)
-        await server.wait_for_auth(2 + n)
-        await _until(lambda: source.stats.connected)
-        await server.send_commands([danmu_msg(6, "ok", f"after bad frame {n}")])
-        await collector.wait_for(2 + n)
-        assert events[-1].text == f"after bad frame {n}"
-    assert source.stats.reconnects == 2
+    # Packets that would break the library's own parser (invalid UTF-8, bad JSON, a pb that is not base64,
+    # a non-object body, a 3-byte heartbeat reply) are dropped one by one: the connection and the good
+    # packets of the same frame survive.
+    good = pack(json.dumps(danmu_msg(6, "ok", "same frame, good packet")).encode(), OP_MESSAGE, 0)
+    frame = b"".join([
+        pack(b'{"cmd":"DANMU_MSG","info":"\xff\xfe"}', OP_MESSAGE, 0),
+        pack(b"{not json", OP_MESSAGE, 0),
+        pack(b'"just a string with cmd"', OP_MESSAGE, 0),
+        pack(json.dumps({"cmd": "INTERACT_WORD_V2", "data": {"dmscore": 1, "pb": "!!not base64"}}).encode(), OP_MESSAGE, 0),
+        pack(json.dumps({"cmd": 5}).encode(), OP_MESSAGE, 0),
+        pack(b"\x00\x01\x02", 3, 1),
+        good,
+    ])
+    await server.send_raw(pack(brotli.compress(frame), OP_MESSAGE, 3))
+    await collector.wait_for(2)
+    assert events[-1].text == "same frame, good packet"
+    for reason in ("malformed:invalid_utf8", "malformed:json", "malformed:not_an_object", "malformed:no_cmd",
+                   "malformed:packet"):
+        assert skipped[reason] == 1, reason
+    assert skipped["malformed:INTERACT_WORD_V2"] == 2  # the truncated protobuf above and the bad base64 here
+    await server.send_raw(pack(b"{not json", OP_MESSAGE, 0))  # a frame with nothing good in it is swallowed
+    await server.send_commands([danmu_msg(6, "ok", "next frame")])
+    await collector.wait_for(3)
+    assert events[-1].text == "next frame"
+    assert source.stats.reconnects == 0 and len(server.auths) == 1
+
+
+async def test_zlib_bodies_are_read(connected):
+    # bilibili-api-python 17 cannot read protover-2 (zlib) bodies; the client adapter inflates them.
+    server, source, collector = connected
+    await server.send_commands([danmu_msg(1, "u", "zlib one"), danmu_msg(2, "v", "zlib two")], protover=2)
+    events = await collector.wait_for(2)
+    assert [e.text for e in events] == ["zlib one", "zlib two"] and source.stats.reconnects == 0
 
 
 async def _reconnect_cycle(server, source, collector, breaker, label: str, limit_s: float = 10.0) -> float:
@@ -212,12 +235,16 @@ async def test_garbage_bytes_reconnect(connected):
     garbage = [
         lambda: server.send_raw(b"\x00\x01\x02"),  # shorter than a header
         lambda: server.send_raw(pack(b"this is not brotli", OP_MESSAGE, 3)),  # bad compressed body
-        lambda: server.send_raw(pack(b"{not json", OP_MESSAGE, 0)),
         lambda: server.send_raw(struct.pack(">IHHII", 9999, 16, 3, 5, 1) + brotli.compress(b"\x00" * 40)),
+        # A packet length of 0 would spin the library's unpack loop forever (the event loop with it).
+        lambda: server.send_raw(pack(struct.pack(">IHHII", 0, 16, 1, 5, 1) + b"xx", OP_MESSAGE, 3)[:16]
+                                + brotli.compress(struct.pack(">IHHII", 0, 16, 1, 5, 1) + b"xx")),
+        lambda: server.send_raw(pack(b"not zlib", OP_MESSAGE, 2)),
     ]
     for i, breaker in enumerate(garbage):
         await _reconnect_cycle(server, source, collector, breaker, f"garbage{i}")
-    assert source.stats.reconnects == 4
+    assert source.stats.reconnects == 5
+    assert source.stats.skipped["malformed:frame"] == 5
 
 
 async def test_heartbeat_replies_stop_watchdog_reconnects(connected):

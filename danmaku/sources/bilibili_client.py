@@ -13,9 +13,16 @@ Why this file exists:
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import json
 import logging
 import struct
+import zlib
+from collections.abc import Callable
 from typing import Any
+
+import brotli
 
 from bilibili_api import Credential, register_client
 from bilibili_api.clients.AioHTTPClient import AioHTTPClient
@@ -35,11 +42,102 @@ HEARTBEAT_BODY = b"[object Object]"
 HEARTBEAT_PACKET = struct.pack(">IHHII", 16 + len(HEARTBEAT_BODY), 16, 1, 2, 1) + HEARTBEAT_BODY
 
 
+HEADER = struct.Struct(">IHHII")  # packet length, header length, protover, op, sequence
+OP_HEARTBEAT_REPLY, OP_MESSAGE = 3, 5
+_PB_COMMANDS = ("INTERACT_WORD_V2", "ONLINE_RANK_V3")  # the library decodes data.pb outside its try
+
+
+def sanitize_frame(frame: bytes, report: Callable[[str], None]) -> bytes | None:
+    """Make one websocket frame safe for the library's parser.
+
+    Returns the frame to hand on, ``None`` to swallow it (every packet in it was bad), or ``b""`` (which
+    the library fails on, so the connection is replaced) when the frame's structure is broken. Bad single
+    packets are dropped and reported, so one malformed message does not cost the connection; zlib
+    (protover 2) bodies, which the library cannot read, are inflated. Structure matters because a packet
+    length below 16 would spin the library's unpack loop forever.
+    """
+    if len(frame) < HEADER.size:
+        report("malformed:frame")
+        return b""
+    _length, _hl, ver, op, _seq = HEADER.unpack_from(frame)
+    if ver == 1 and op == OP_HEARTBEAT_REPLY:
+        return frame if len(frame) >= 20 else _broken(report)
+    if ver in (2, 3):
+        try:
+            inner = zlib.decompress(frame[16:]) if ver == 2 else brotli.decompress(frame[16:])
+        except (zlib.error, brotli.error):
+            return _broken(report)
+    else:
+        inner = frame
+    kept: list[bytes] = []
+    offset, changed = 0, ver in (2, 3)
+    while offset < len(inner):
+        if offset + HEADER.size > len(inner):
+            return _broken(report)
+        length, _hl, pver, pop, _seq = HEADER.unpack_from(inner, offset)
+        if length < HEADER.size or offset + length > len(inner):
+            return _broken(report)
+        packet = inner[offset:offset + length]
+        offset += length
+        reason = _packet_problem(packet[16:], pver, pop)
+        if reason:
+            report(reason)
+            log.warning("bilibili packet dropped", extra={"reason": reason, "bytes": len(packet)})
+            changed = True
+            continue
+        kept.append(packet)
+    if not changed:
+        return frame
+    if not kept:
+        return None
+    # A concatenation of raw packets is a valid frame for the library (it walks packets from offset 0).
+    return b"".join(kept)
+
+
+def _broken(report: Callable[[str], None]) -> bytes:
+    report("malformed:frame")
+    log.warning("bilibili frame with broken structure: reconnecting")
+    return b""
+
+
+def _packet_problem(body: bytes, ver: int, op: int) -> str | None:
+    if ver == 1 and op == OP_HEARTBEAT_REPLY:
+        return None if len(body) == 4 else "malformed:packet"
+    if ver not in (0, 2) or op != OP_MESSAGE:
+        return None  # auth replies and other ops: the library copes or ignores them
+    try:
+        obj = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "malformed:invalid_utf8"
+    except (json.JSONDecodeError, RecursionError):
+        return "malformed:json"
+    if not isinstance(obj, dict):
+        return "malformed:not_an_object"
+    cmd = obj.get("cmd")
+    if "cmd" in obj and not isinstance(cmd, str):
+        return "malformed:no_cmd"
+    if cmd in _PB_COMMANDS:
+        data = obj.get("data")
+        pb = data.get("pb") if isinstance(data, dict) else None
+        if not isinstance(pb, str) or (cmd == "INTERACT_WORD_V2" and "dmscore" not in data):
+            return f"malformed:{cmd}"
+        try:
+            base64.b64decode(pb)
+        except (binascii.Error, ValueError):
+            return f"malformed:{cmd}"
+    return None
+
+
 class RedirectingAioHTTPClient(AioHTTPClient):
-    """The library's aiohttp client with the official hosts rewritten to ``api_base``/``ws_url``."""
+    """The library's aiohttp client with the official hosts rewritten to ``api_base``/``ws_url``.
+
+    Incoming websocket frames also pass through ``sanitize_frame``; ``frame_report`` (set by the source)
+    counts what was dropped.
+    """
 
     api_base: str = ""
     ws_url: str = ""
+    frame_report: Callable[[str], None] = staticmethod(lambda reason: None)
 
     @classmethod
     def rewrite_http(cls, url: str) -> str:
@@ -55,6 +153,15 @@ class RedirectingAioHTTPClient(AioHTTPClient):
 
     async def ws_create(self, url: str = "", params: dict = {}, headers: dict = {}) -> int:  # noqa: B006
         return await super().ws_create(self.ws_url or url, params, headers)
+
+    async def ws_recv(self, cnt: int):  # type: ignore[override]
+        while True:
+            data, flag = await super().ws_recv(cnt)
+            if flag.value != 0x2 or not isinstance(data, (bytes, bytearray)):
+                return data, flag
+            clean = sanitize_frame(bytes(data), type(self).frame_report)
+            if clean is not None:
+                return clean, flag
 
 
 def configure_endpoints(api_base: str = "", ws_url: str = "", timeout_s: float = 20.0) -> None:

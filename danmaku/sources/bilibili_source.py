@@ -54,6 +54,13 @@ class BilibiliSource(ChatSource):
 
         s = self.settings
         configure_endpoints(s.api_base, s.ws_url, timeout_s=s.connect_timeout_s)
+        from danmaku.sources.bilibili_client import RedirectingAioHTTPClient
+
+        def report(reason: str) -> None:
+            self.stats.received += 1
+            self.stats.skip(reason)
+
+        RedirectingAioHTTPClient.frame_report = staticmethod(report)
         backoff = s.reconnect_initial_s
         self.stats.mark_down()
         try:
