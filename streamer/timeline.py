@@ -248,13 +248,19 @@ class Timeline:
         self.next_tick = n + 1
         loop_index = ping_pong_index(n, self.avatar.loop_length)
         with self._lock:
+            head = None
             if self._current is None and self._queue and self._queue[0].ticket.planned_start <= n:
                 head = self._queue[0]
-                if self._ready(head.ticket, min(self.prebuffer, head.n_frames)):
+                ticket = head.ticket
+        # Checked without the lock: offline mode waits here for the renderer, and say() must not block on it.
+        if head is not None and self._ready(ticket, min(self.prebuffer, head.n_frames)):
+            with self._lock:
+                if self._queue and self._queue[0] is head and head.ticket is ticket:
                     self._queue.popleft()
                     self._start(head, n)
-                else:
-                    self.counters.start_delayed_frames += 1
+        elif head is not None:
+            self.counters.start_delayed_frames += 1
+        with self._lock:
             seg = self._current
         if seg is None:
             self.counters.idle_frames += 1
