@@ -69,22 +69,32 @@ BODY_BOUNDS = (-215.0, -100.0, 215.0, 240.0)
 
 @dataclass(frozen=True, slots=True)
 class StudioLayout:
-    """Where things sit on a frame of a given size (pixels)."""
+    """Where things sit on a frame of a given size (pixels).
+
+    Landscape: presenter left of centre, product card lower right. Portrait (phone-style vertical
+    streams): presenter centred, product card across the desk below her.
+    """
 
     width: int
     height: int
 
     @property
-    def s(self) -> float:
-        return self.height / 720.0
+    def portrait(self) -> bool:
+        return self.height > self.width
 
     @property
-    def neck(self) -> tuple[float, float]:
-        return (0.37 * self.width, 440.0 * self.s)
+    def s(self) -> float:
+        """Design units (of a 1280x720 frame) -> pixels."""
+        return self.width / 640.0 if self.portrait else self.height / 720.0
 
     @property
     def desk_y(self) -> int:
-        return int(round(620.0 * self.s))
+        return int(round(0.70 * self.height if self.portrait else 620.0 * self.s))
+
+    @property
+    def neck(self) -> tuple[float, float]:
+        x = 0.5 * self.width if self.portrait else 0.37 * self.width
+        return (x, self.desk_y - 180.0 * self.s)
 
     # Overlay regions: (x, y, w, h) in pixels. Right-side elements are anchored to the right edge.
     def _right(self, x_from_right: float) -> float:
@@ -93,7 +103,7 @@ class StudioLayout:
     @property
     def badge_box(self) -> tuple[float, float, float, float]:
         s = self.s
-        return (28 * s, 24 * s, min(420 * s, 0.45 * self.width), 56 * s)
+        return (28 * s, 24 * s, min(420 * s, (0.85 if self.portrait else 0.45) * self.width), 56 * s)
 
     @property
     def live_pill(self) -> tuple[float, float, float, float]:
@@ -112,20 +122,25 @@ class StudioLayout:
     @property
     def panel_box(self) -> tuple[float, float, float, float]:
         s = self.s
+        if self.portrait:
+            h = min(168 * s, self.height - self.desk_y - 40 * s)
+            return (28 * s, self.desk_y + 30 * s, self.width - 56 * s, h)
         w = min(472 * s, 0.40 * self.width)
         return (self._right(28) - w, 492 * s, w, 168 * s)
 
     @property
     def product_text_box(self) -> tuple[float, float, float, float]:
         s = self.s
-        x, y, w, _ = self.panel_box
-        return (x + 30 * s, y + 14 * s, w - 50 * s, 58 * s)
+        x, y, w, h = self.panel_box
+        k = h / (168 * s)
+        return (x + 30 * s, y + 14 * s * k, w - 50 * s, 58 * s * k)
 
     @property
     def price_text_box(self) -> tuple[float, float, float, float]:
         s = self.s
-        x, y, w, _ = self.panel_box
-        return (x + 30 * s, y + 84 * s, w - 50 * s, 70 * s)
+        x, y, w, h = self.panel_box
+        k = h / (168 * s)
+        return (x + 30 * s, y + 84 * s * k, w - 50 * s, 70 * s * k)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,9 +152,9 @@ def draw_backdrop(layout: StudioLayout) -> np.ndarray:
     W, H, s = layout.width, layout.height, layout.s
     c = Canvas(W, H, ss=2 if H <= 900 else 1, scale=1.0)  # 1080p+: already fine enough, and half the memory
     c.vertical_gradient(WALL_TOP, WALL_BOTTOM, y0=0, y1=layout.desk_y)
-    cx = layout.neck[0]
+    cx, ny = layout.neck
     # Soft key light on the wall behind the presenter.
-    c.fill(ellipse_pts(cx, 300 * s, 420 * s, 330 * s), (255, 252, 248), 0.55, blur=120 * s)
+    c.fill(ellipse_pts(cx, ny - 140 * s, 420 * s, 330 * s), (255, 252, 248), 0.55, blur=120 * s)
     # Vertical wall panels (wainscot) with soft inner shadows.
     step = 150 * s
     x = (cx % step) - step
@@ -148,7 +163,7 @@ def draw_backdrop(layout: StudioLayout) -> np.ndarray:
         c.stroke([(x + 3 * s, 0), (x + 3 * s, layout.desk_y)], (255, 255, 255), 1.5 * s, 0.35)
         x += step
     # Arch behind the presenter.
-    aw, top = 250 * s, 70 * s
+    aw, top = 250 * s, ny - 370 * s
     arch = path(ellipse_pts(cx, top + aw, aw, aw, start=180, end=360, n=120),
                 [(cx + aw, layout.desk_y + 2), (cx - aw, layout.desk_y + 2)])
     c.fill(arch, (120, 90, 70), 0.18, blur=14 * s)  # shadow
@@ -156,11 +171,13 @@ def draw_backdrop(layout: StudioLayout) -> np.ndarray:
     inner = path(ellipse_pts(cx, top + aw, aw - 18 * s, aw - 18 * s, start=180, end=360, n=120),
                  [(cx + aw - 18 * s, layout.desk_y + 2), (cx - aw + 18 * s, layout.desk_y + 2)])
     c.fill(inner, rgb("#f1e4d9"))
-    c.fill(ellipse_pts(cx, 230 * s, 200 * s, 170 * s), (255, 250, 244), 0.45, blur=60 * s, clip=c.mask(inner))
-    # Shelves with products on both sides.
-    _shelf(c, 40 * s, 250 * s, min(230 * s, cx - aw - 70 * s), s, left=True)
-    px, _, pw, _ = layout.panel_box
-    _shelf(c, px + 40 * s, 250 * s, pw - 80 * s, s, left=False)
+    c.fill(ellipse_pts(cx, ny - 210 * s, 200 * s, 170 * s), (255, 250, 244), 0.45, blur=60 * s, clip=c.mask(inner))
+    # Shelves with products on both sides (landscape; a vertical frame has no room beside the arch).
+    if not layout.portrait:
+        shelf_y = ny - 190 * s
+        _shelf(c, 40 * s, shelf_y, min(230 * s, cx - aw - 70 * s), s, left=True)
+        px, _, pw, _ = layout.panel_box
+        _shelf(c, px + 40 * s, shelf_y, pw - 80 * s, s, left=False)
     # Desk: light top surface, warm front with a thin accent stripe.
     dy = layout.desk_y
     c.fill([(0, dy), (W, dy), (W, dy + 18 * s), (0, dy + 18 * s)], DESK_TOP)

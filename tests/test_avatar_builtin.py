@@ -151,3 +151,25 @@ def test_overlay_text_is_cached_per_distinct_string(avatar):
     for k in range(100):  # a month of changing products must not grow the cache without bound
         renderer.render(f"product {k}", size=16, height=24, max_width=100, color=(1, 2, 3))
     assert len(renderer._cache) <= 64
+
+
+@pytest.mark.parametrize("size", [(180, 320), (64, 64), (426, 240)])
+def test_other_sizes_and_vertical_streams(size):
+    w, h = size
+    a = BuiltinAvatar(w, h, 25, loop_seconds=2.0)
+    f = a.frame(7)
+    assert f.shape == (h, w, 3)
+    x, y, bw, bh = a.face_box(7)
+    assert 0 <= x and 0 <= y and x + bw <= w and y + bh <= h
+    assert _outside(a.mouth_box(7), f, a.frame(7, MouthShape(1, 0.5, 0))) == 0
+    shown = f.copy()
+    a.draw_overlay(shown, OverlayData("店名", "商品名称", "¥1"))
+    inside = np.zeros((h, w), bool)
+    for bx, by, bw_, bh_ in a.overlay_boxes():
+        inside[max(0, by):by + bh_, max(0, bx):bx + bw_] = True
+    changed = np.any(shown != f, axis=2)
+    assert changed.any() and not (changed & ~inside).any()
+    if h > w:  # vertical: presenter centred, product card below her, nothing overlapping her face
+        assert abs((x + bw / 2) - w / 2) < 0.1 * w
+        px, py, pw, ph = (int(v) for v in a.layout.panel_box)
+        assert py > y + bh and py + ph <= h
