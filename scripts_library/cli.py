@@ -6,6 +6,7 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `scripts list|check|show|jobs` to the main command line."""
     scripts = sub.add_parser("scripts", help="product scripts and their schedules: list, check, show, jobs",
                              description="Product scripts (Markdown + YAML front matter) and their schedules.")
     cmds = scripts.add_subparsers(dest="scripts_command", metavar="SUBCOMMAND", required=True)

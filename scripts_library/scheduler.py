@@ -201,6 +201,7 @@ class ScriptScheduler:
         return self._scheduler is not None
 
     def close(self) -> None:
+        """Release the database connection (the jobs stay in the table)."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None

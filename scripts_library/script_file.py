@@ -46,6 +46,7 @@ class Schedule:
     line: int
 
     def interval_seconds(self) -> int:
+        """Length of an ``every`` schedule in seconds."""
         match = EVERY_PATTERN.match(self.value)
         assert match and self.kind == "every"
         return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
@@ -53,6 +54,8 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Segment:
+    """One segment of a script: its position, its line in the file and its parsed template."""
+
     index: int  # 0-based position in the script
     line: int  # 1-based line in the file
     template: SegmentTemplate
@@ -73,10 +76,12 @@ class Script:
 
     @property
     def is_idle_pool(self) -> bool:
+        """True for idle lines (no product): the idle filler picks from them one at a time."""
         return self.product_id is None
 
     @property
     def language(self) -> Literal["zh", "en"]:
+        """zh when the text has Chinese characters, else en (how {time} is spoken)."""
         text = "".join(s.template.source for s in self.segments)
         return "zh" if re.search(r"[\u3400-\u9fff]", text) else "en"
 
@@ -242,12 +247,15 @@ class ScriptLibrary:
     warnings: list[Problem] = field(default_factory=list)
 
     def get(self, script_id: str) -> Script | None:
+        """The script with this id (file name without .md), or None."""
         return self.scripts.get(script_id)
 
     def product_scripts(self) -> list[Script]:
+        """Scripts about a product, in file-name order."""
         return [s for s in self.scripts.values() if not s.is_idle_pool]
 
     def idle_pools(self) -> list[Script]:
+        """Scripts without a product (idle lines)."""
         return [s for s in self.scripts.values() if s.is_idle_pool]
 
     def script_for_product(self, product_id: str) -> Script | None:

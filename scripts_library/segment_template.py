@@ -23,11 +23,15 @@ class TemplateError(ValueError):
 
 @dataclass(frozen=True)
 class Variable:
+    """`{name}` in a segment."""
+
     name: str
 
 
 @dataclass(frozen=True)
 class Alternatives:
+    """`[a|b|c]` in a segment."""
+
     options: tuple[str, ...]
 
 
