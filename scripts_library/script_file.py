@@ -173,7 +173,7 @@ def _segments(path: Path, lines: list[str], start: int, problems: list[Problem])
                 problems.append(Problem(path, separator_line, "empty segment (two '---' lines in a row)"))
             return
         first_line = body[0][0]
-        text = " ".join(t for _, t in body)
+        text = _join_lines([t for _, t in body])
         try:
             template = parse_segment(text)
         except TemplateError as exc:
@@ -189,6 +189,18 @@ def _segments(path: Path, lines: list[str], start: int, problems: list[Problem])
             chunk.append((i + 1, lines[i]))
     close_chunk(0)
     return segments
+
+
+def _join_lines(lines: list[str]) -> str:
+    # A segment wrapped over several lines is one utterance; Chinese needs no space at the joins.
+    text = lines[0]
+    for line in lines[1:]:
+        wide = _WIDE.match(text[-1]) and _WIDE.match(line[0])
+        text += ("" if wide else " ") + line
+    return text
+
+
+_WIDE = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 
 
 def _key_line(lines: list[str], close: int, key: str) -> int:

@@ -173,3 +173,11 @@ def test_check_against_the_knowledge_store(tmp_path):
     assert any("p-volt-10k.md:2: error: unknown product id 'p-volt-10k'" in p for p in wrong_shop)
     ok = _cli("check", str(FIXTURES / "shop_zh" / "scripts"), "--db", db)
     assert ok.returncode == 0 and "6 products from the knowledge store" in ok.stderr
+
+
+def test_wrapped_segment_lines_join_without_spaces_in_chinese(tmp_path):
+    (tmp_path / "w.md").write_text("---\nproduct_id: null\ntitle: w\n---\n欢迎来到直播间，\n今天有好物。\nSee you\nsoon.\n",
+                                   encoding="utf-8")
+    script, problems = parse_script(tmp_path / "w.md")
+    assert not problems and script.segments[0].template.source == "欢迎来到直播间，今天有好物。 See you soon."
+    assert script.segments[0].line == 5
