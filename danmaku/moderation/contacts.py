@@ -24,7 +24,7 @@ HANDLE_LATIN = re.compile(
 # Disguised spellings of WeChat are themselves a contact offer: plain 微信 is everyday talk (微信支付).
 DISGUISED_WECHAT = re.compile(r"v信|薇信|徽信|维信|wei信|微x|威xin|(?<![a-z])(?:vx|wx|weixin|vxin)(?![a-z])")
 SOLICIT = re.compile(
-    r"(?:加|➕|\+|添加|联系|私信|滴滴|私)我?(?:的)?(?:vx|wx|v(?![a-z])|微信|薇|q(?![a-z])|qq|扣扣|企鹅|好友)"
+    r"(?:加|➕|\+|添加|联系|私信|滴滴|私)我?(?:的)?(?:vx|wx|v(?![a-z])|微信|薇|q(?![a-z])|qq|扣扣|企鹅)"
     r"|\b(?:add|dm|message|text|contact|whatsapp|telegram)\s+me\b"
     r"|t\.me/|discord\.gg/"
 )
