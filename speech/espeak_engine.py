@@ -156,8 +156,9 @@ def _timings(
     for k, (ms, pos, length) in enumerate(words):
         nxt = [w[0] for w in words[k + 1 :]] + [e for e in ends if e > ms] + [duration_s * 1000]
         word = text[pos - 1 : pos - 1 + length].strip()
-        if word:
-            out.append(Timing(offset_s + ms / 1000, offset_s + min(nxt) / 1000, word, "word"))
+        end_ms = min(nxt)
+        if word and end_ms > ms:
+            out.append(Timing(offset_s + ms / 1000, offset_s + end_ms / 1000, word, "word"))
     return out
 
 

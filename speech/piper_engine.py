@@ -90,6 +90,22 @@ class PiperEngine(ThreadedEngine):
     def cache_tag(self) -> str:
         return f"length_scale={self.settings.length_scale},speaker={self.settings.speaker_id}"
 
+    def _check_offline_resources(self, voice: str) -> None:
+        """Chinese (pinyin) piper voices need g2pW, which piper would download: refuse instead, saying where."""
+        import json
+
+        try:
+            config = json.loads(Path(f"{voice}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise TtsError(f"cannot read piper voice config {voice}.json: {exc}") from exc
+        if config.get("phoneme_type") == "pinyin":
+            g2pw = Path(self.settings.resources_dir) / "g2pW" / "g2pw.onnx"
+            if not g2pw.is_file():
+                raise TtsError(
+                    f"piper voice {voice} reads Chinese through g2pW: put g2pw.onnx (from piper's "
+                    f"g2pw.tar.gz resource) at {g2pw} (speech.piper.resources_dir); nothing is downloaded"
+                )
+
     def load(self, voice: str):  # noqa: ANN201 - piper.PiperVoice
         """The loaded PiperVoice for a model path (loaded once)."""
         with self._load_lock:
@@ -101,9 +117,11 @@ class PiperEngine(ThreadedEngine):
                     want_alignments = True
                 except ImportError:
                     want_alignments = False
+                self._check_offline_resources(voice)
                 try:
                     self._voices[voice] = PiperVoice.load(
-                        voice, use_cuda=self.settings.use_cuda, include_alignments=want_alignments
+                        voice, use_cuda=self.settings.use_cuda, include_alignments=want_alignments,
+                        download_dir=self.settings.resources_dir,
                     )
                 except Exception as exc:  # onnxruntime raises its own types for bad files
                     raise TtsError(f"cannot load piper voice {voice}: {exc}") from exc

@@ -52,6 +52,9 @@ class PiperSettings(_Strict):
     speaker_id: int | None = Field(None, ge=0)
     use_cuda: bool = False
     languages: list[Literal["zh", "en"]] = ["en"]
+    resources_dir: str = Field(
+        "var/models/piper", description="extra piper resources (g2pW/g2pw.onnx for Chinese pinyin voices); never downloaded"
+    )
 
 
 class CacheSettings(_Strict):

