@@ -404,9 +404,10 @@ def draw_head(s: float, blink: float) -> Sprite:
         c.fill(path(top, bot), BROW, 0.92)
     # Front hair: a side-swept fringe and chin-length strands over the ears.
     front = path(
-        bezier((-92, -68), (-108, -110), (-108, -160), (-99, -185), n=20),
+        # Sides join the crown's ellipse tangentially (no kink at the temples).
+        bezier((-92, -68), (-104, -100), (-101.5, -166), (-97.8, -185.4), n=20),
         ellipse_pts(0, -160, 100, 122, start=192, end=348, n=100),
-        bezier((99, -185), (108, -160), (108, -110), (92, -68), n=20),
+        bezier((97.8, -185.4), (101.5, -166), (104, -100), (92, -68), n=20),
         bezier((92, -68), (86, -70), (80, -76), (76, -84), n=8),
         bezier((76, -84), (78, -120), (76, -160), (62, -196), n=16),
         bezier((62, -196), (40, -230), (0, -226), (-30, -204), n=20),
