@@ -94,6 +94,7 @@ class SpeechTts:
         formatter = PcmFormatter(self.sample_rate, self.channels)
         emitted = 0  # output samples so far: the offset of the next sentence
         spoke = False
+        engine = ""
         for index, sentence in enumerate(sentences):
             request = EngineRequest(sentence, voice or "", language)
             start = emitted
@@ -106,6 +107,7 @@ class SpeechTts:
                         timings = tuple(
                             Timing(t.start + offset, t.end + offset, t.text, t.kind) for t in audio.timings
                         )
+                        engine = audio.engine
                         if len(pcm) or timings:
                             emitted += len(pcm)
                             spoke = True
@@ -119,7 +121,7 @@ class SpeechTts:
             tail = formatter.flush()
             if len(tail):
                 emitted += len(tail)
-                yield TtsChunk(tail, (), "", self.sample_rate)
+                yield TtsChunk(tail, (), engine, self.sample_rate)
             self.stats.sentences += 1
         self.stats.seconds += emitted / self.sample_rate
 

@@ -54,7 +54,7 @@ async def test_edge_chunks_are_decoded_and_word_timings_parsed(tmp_path, edge_se
             chunks.append(chunk)
     finally:
         await tts.aclose()
-    assert {c.engine for c in chunks if c.engine} == {"edge"}
+    assert {c.engine for c in chunks} == {"edge"}
     pcm = np.concatenate([c.pcm for c in chunks])
     expected = LEAD_S + 4 * (WORD_S + GAP_S)
     assert abs(len(pcm) / 48000 - expected) < 0.1  # MP3 decoder priming/padding only
@@ -69,6 +69,11 @@ async def test_edge_chunks_are_decoded_and_word_timings_parsed(tmp_path, edge_se
     lead = x[: int(0.05 * 48000)]
     word = x[int(0.15 * 48000) : int(0.3 * 48000)]
     assert np.sqrt(np.mean(word**2)) > 10 * (np.sqrt(np.mean(lead**2)) + 1e-4)
+    # Leveled to the same target as the offline engines, so a fallback does not jump in loudness.
+    from speech.loudness import dbfs, voiced_rms
+
+    rms, _ = voiced_rms(x, 48000)
+    assert abs(dbfs(rms) - settings.loudness_dbfs) <= 1.5
     # What the client sent follows the protocol.
     req = edge_server.requests[0]
     assert req.text == "Hello big world today"
