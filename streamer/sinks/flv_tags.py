@@ -23,7 +23,13 @@ class FlvTag:
 
     @property
     def is_keyframe(self) -> bool:
-        return self.type == VIDEO and len(self.raw) > TAG_HEADER_LEN and (self.raw[TAG_HEADER_LEN] >> 4) == 1
+        """A video keyframe carrying a picture (the AVC sequence header is not one)."""
+        return (
+            self.type == VIDEO
+            and len(self.raw) > TAG_HEADER_LEN + 1
+            and (self.raw[TAG_HEADER_LEN] >> 4) == 1
+            and not self.is_sequence_header
+        )
 
     @property
     def is_sequence_header(self) -> bool:

@@ -117,11 +117,13 @@ class PreviewHub:
                 for viewer in self.viewers:
                     self._greet(viewer)
             for tag in tags:
-                if tag.type == SCRIPT:
-                    self.metadata = tag
-                    continue
-                if tag.is_sequence_header:
-                    self.sequence_headers[tag.type] = tag
+                if tag.type == SCRIPT or tag.is_sequence_header:
+                    if tag.type == SCRIPT:
+                        self.metadata = tag
+                    else:
+                        self.sequence_headers[tag.type] = tag
+                    for viewer in self.viewers:  # viewers who connected before the stream began
+                        viewer._send_raw(tag.restamped(0))
                     continue
                 for viewer in self.viewers:
                     viewer._push(tag)
