@@ -12,7 +12,6 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 

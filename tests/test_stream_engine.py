@@ -5,7 +5,6 @@ import logging
 import time
 import urllib.request
 import wave
-from pathlib import Path
 
 import numpy as np
 import pytest
