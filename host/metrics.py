@@ -10,6 +10,7 @@ Each HostMetrics has its own CollectorRegistry, so several hosts (or tests) in o
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -22,7 +23,7 @@ from host.console.backend import HealthSnapshot
 
 log = logging.getLogger("host.metrics")
 
-SINK_STATES = ("starting", "up", "reconnecting", "down", "closed")
+SINK_STATES = ("idle", "connecting", "publishing", "reconnecting", "stopped", "failed")  # streamer/health.py
 # Latency buckets from 25 ms to 30 s: first LLM tokens and TTS chunks live in 0.1-3 s.
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 
@@ -60,7 +61,7 @@ class _SnapshotCollector(Collector):
 
         labels = ["sink", "kind"]
         state = GaugeMetricFamily(f"{p}_sink_state", "1 for the sink's current state", labels=labels + ["state"])
-        sink_up = GaugeMetricFamily(f"{p}_sink_up", "1 when the sink is delivering", labels=labels)
+        sink_up = GaugeMetricFamily(f"{p}_sink_up", "1 while the sink is publishing", labels=labels)
         reconnects = CounterMetricFamily(f"{p}_sink_reconnects", "reconnect attempts of the sink", labels=labels)
         depth = GaugeMetricFamily(f"{p}_sink_queue_depth", "packets waiting in the sink's queue", labels=labels)
         dropped = CounterMetricFamily(f"{p}_sink_dropped_packets", "packets the sink dropped", labels=labels)
@@ -69,7 +70,7 @@ class _SnapshotCollector(Collector):
             key = [sink.name, sink.kind]
             for s in SINK_STATES if sink.state in SINK_STATES else (*SINK_STATES, sink.state):
                 state.add_metric(key + [s], 1.0 if s == sink.state else 0.0)
-            sink_up.add_metric(key, 1.0 if sink.state == "up" else 0.0)
+            sink_up.add_metric(key, 1.0 if sink.state == "publishing" else 0.0)
             reconnects.add_metric(key, sink.reconnects)
             depth.add_metric(key, sink.queue_depth)
             dropped.add_metric(key, sink.dropped_packets)
@@ -80,6 +81,15 @@ class _SnapshotCollector(Collector):
         for name, n in sorted(snap.queues.items()):
             queues.add_metric([name], float(n))
         yield queues
+
+        # Further numeric engine figures (segments_interrupted, encode_ms_per_frame, clock_resyncs, ...).
+        for key, value in sorted(snap.extra.items()):
+            name = _METRIC_NAME.sub("_", key).strip("_")
+            if name and isinstance(value, (int, float)) and not isinstance(value, bool):
+                yield _gauge(f"{p}_stream_{name}", f"stream engine figure {key}", float(value))
+
+
+_METRIC_NAME = re.compile(r"[^a-zA-Z0-9_]")
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

@@ -141,7 +141,7 @@ async def test_healthz_ok_then_stalled_then_off_air(console):
     resp = await console.get("/healthz")
     assert resp.status == 200
     body = await resp.json()
-    assert body["status"] == "ok" and body["frames"] == 250 and body["sinks"]["rtmp-1"] == "up"
+    assert body["status"] == "ok" and body["frames"] == 250 and body["sinks"]["rtmp-1"] == "publishing"
     console.backend.snapshot.last_frame_age_s = 5.0
     resp = await console.get("/healthz")
     assert resp.status == 503 and (await resp.json())["status"] == "stalled"
@@ -406,3 +406,38 @@ def test_resolve_token_env_then_generated_file(tmp_path, monkeypatch):
                                            ("console.example", False)])
 def test_is_loopback(host, expected):
     assert is_loopback(host) is expected
+
+
+def test_snapshot_from_the_real_engine_health_object():
+    """host.console.backend.snapshot_from_engine reads streamer.health.StreamHealth.snapshot() as it is."""
+    import time as _time
+
+    from host.console.backend import snapshot_from_engine
+    from streamer.health import SinkHealth, StreamHealth
+
+    health = StreamHealth()
+    health.started_at = _time.monotonic() - 12
+    health.last_frame_at = _time.monotonic()
+    health.media_time = 11.96
+    health.counters.frames_sent, health.counters.late_frames, health.counters.held_frames = 299, 4, 2
+    health.counters.segments_interrupted = 1
+    health.extra.update({"on_air": True, "speaking": "hello", "queued_utterances": lambda: 2, "encode_queue": 1,
+                         "fps": 25})
+    rtmp = health.add_sink(SinkHealth("rtmp1", "rtmp", target="rtmp://127.0.0.1/live/***"))
+    rtmp.set_state("reconnecting")
+    rtmp.reconnects, rtmp.bytes = 3, 1000
+    rtmp.error("Connection refused")
+    health.add_sink(SinkHealth("preview", "http-flv", state="publishing"))
+
+    snap = snapshot_from_engine(health.snapshot(), queues={"triage": 5}, paused=True, current_product="p-x")
+    assert (snap.on_air, snap.frames, snap.late_frames, snap.held_frames) == (True, 299, 4, 2)
+    assert snap.media_time_s == pytest.approx(11.96) and snap.uptime_s == pytest.approx(12, abs=0.5)
+    assert snap.last_frame_age_s is not None and snap.last_frame_age_s < 1
+    assert snap.queues == {"utterances": 2, "encode": 1, "triage": 5}
+    assert snap.speaking == "hello" and snap.paused and snap.current_product == "p-x" and snap.fps == 25
+    assert [(s.name, s.kind, s.state, s.reconnects, s.bytes_out, s.last_error) for s in snap.sinks] == [
+        ("rtmp1", "rtmp", "reconnecting", 3, 1000, "Connection refused"), ("preview", "http-flv", "publishing", 0, 0, None)]
+    assert snap.extra["segments_interrupted"] == 1 and "sinks" not in snap.extra
+    text = HostMetrics(lambda: snap, process=False).exposition().decode()
+    assert 'livehost_sink_state{kind="rtmp",sink="rtmp1",state="reconnecting"} 1.0' in text
+    assert "livehost_stream_segments_interrupted 1.0" in text

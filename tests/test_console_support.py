@@ -38,8 +38,8 @@ class RecordingBackend:
         self.snapshot = HealthSnapshot(
             on_air=True, frames=250, late_frames=3, media_time_s=10.0, uptime_s=10.2, last_frame_age_s=0.04,
             held_frames=1, fps=25.0,
-            sinks=[SinkStatus("rtmp-1", "rtmp", "up", reconnects=2, queue_depth=4, bytes_out=123456),
-                   SinkStatus("preview", "http-flv", "up", queue_depth=0, bytes_out=4567),
+            sinks=[SinkStatus("rtmp-1", "rtmp", "publishing", reconnects=2, queue_depth=4, bytes_out=123456),
+                   SinkStatus("preview", "http-flv", "publishing", queue_depth=0, bytes_out=4567),
                    SinkStatus("record", "file", "reconnecting", reconnects=1, last_error="disk full")],
             queues={"director": 2, "render_ahead": 12},
             speaking="欢迎来到直播间", current_product="p-watch-s3",

@@ -41,7 +41,8 @@ ADMIN_REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 ScheduleAction = Literal["pause", "resume", "run_now"]
-SinkState = Literal["starting", "up", "reconnecting", "down", "closed"]
+# The stream engine's sink states (streamer/health.py); "publishing" is the only healthy one.
+SinkState = Literal["idle", "connecting", "publishing", "reconnecting", "stopped", "failed"]
 
 
 @dataclass
@@ -76,7 +77,45 @@ class HealthSnapshot:
     speaking: str | None = None  # text of the utterance on air
     current_product: str | None = None
     muted_users: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)  # shown as-is on the page and in /healthz
+    extra: dict[str, Any] = field(default_factory=dict)  # more figures; numeric ones become metrics too
+
+
+# Engine snapshot keys shown as first-class fields above; every other scalar goes to ``extra``.
+_ENGINE_FIELDS = {"frames_sent", "late_frames", "held_frames", "media_time_s", "uptime_s", "last_frame_age_s",
+                  "on_air", "speaking", "fps", "queued_utterances", "encode_queue", "sinks"}
+
+
+def snapshot_from_engine(stream: dict[str, Any], *, queues: dict[str, int] | None = None, paused: bool = False,
+                         current_product: str | None = None, muted_users: int = 0) -> HealthSnapshot:
+    """Build a HealthSnapshot from ``StreamEngine.health.snapshot()`` plus the host's own figures."""
+    sinks = [
+        SinkStatus(name=name, kind=str(s.get("kind", "")), state=str(s.get("state", "")),
+                   reconnects=int(s.get("reconnects", 0)), queue_depth=int(s.get("queue_depth", 0)),
+                   dropped_packets=int(s.get("dropped_packets", 0)), bytes_out=int(s.get("bytes", 0)),
+                   last_error=s.get("last_error") or None)
+        for name, s in (stream.get("sinks") or {}).items()
+    ]
+    all_queues = {"utterances": int(stream.get("queued_utterances") or 0), "encode": int(stream.get("encode_queue") or 0)}
+    all_queues.update(queues or {})
+    extra = {k: v for k, v in stream.items()
+             if k not in _ENGINE_FIELDS and (v is None or isinstance(v, (int, float, str, bool)))}
+    return HealthSnapshot(
+        on_air=bool(stream.get("on_air", False)),
+        frames=int(stream.get("frames_sent", 0)),
+        late_frames=int(stream.get("late_frames", 0)),
+        held_frames=int(stream.get("held_frames", 0)),
+        media_time_s=float(stream.get("media_time_s", 0.0)),
+        uptime_s=float(stream.get("uptime_s", 0.0)),
+        last_frame_age_s=stream.get("last_frame_age_s"),
+        fps=float(stream.get("fps") or 0.0),
+        sinks=sinks,
+        queues=all_queues,
+        paused=paused,
+        speaking=stream.get("speaking"),
+        current_product=current_product,
+        muted_users=muted_users,
+        extra=extra,
+    )
 
 
 @dataclass

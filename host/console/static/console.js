@@ -146,7 +146,7 @@ async function loadHealth() {
     el("td", { class: "num" }, String(s.reconnects)), el("td", { class: "num" }, String(s.queue_depth)),
     el("td", { class: "num" }, fmtBytes(s.bytes_out)))));
   const chips = Object.entries(data.queues).map(([k, v]) => el("span", { class: "chip" }, k + ": " + v));
-  if (data.speaking) chips.unshift(el("span", { class: "chip" }, "🎙 " + data.speaking));
+  if (data.speaking) chips.unshift(el("span", { class: "chip speaking" }, "说话中 speaking: " + data.speaking));
   $("#queues").replaceChildren(...chips);
 }
 setInterval(loadHealth, 2000);
@@ -156,12 +156,12 @@ setInterval(loadHealth, 2000);
 const MAX_EVENTS = 300;
 function renderEvent(ev) {
   const p = ev.payload;
-  let badge, who = "", text = "", extra = "", cls = ev.kind;
+  let badge, who = "", text = "", extra = "", cls = "ev-" + ev.kind;
   if (ev.kind === "chat") {
     badge = el("span", { class: "badge " + (p.allowed ? "allowed" : "blocked") }, p.allowed ? "通过 ok" : "拦截 " + p.reason);
     who = p.uname + (p.kind !== "danmaku" ? " · " + p.kind : "");
     text = p.text; if (p.amount) extra = " ¥" + p.amount;
-    if (!p.allowed) cls += " blocked";
+    if (!p.allowed) cls += " ev-blocked";
   } else if (ev.kind === "utterance") {
     badge = el("span", { class: "badge " + p.state }, p.state);
     who = "主播" + (p.to_uname ? " → " + p.to_uname : "") + (p.priority ? " · " + p.priority : "");
