@@ -46,3 +46,33 @@ def test_errors_are_one_clear_line(tmp_path) -> None:
     assert missing.returncode == 1 and "missing.wav" in missing.stderr
     helps = _main("say", "--help")
     assert helps.returncode == 0 and "--engine" in helps.stdout
+
+
+def test_transcribe_follows_an_http_stream(tmp_path) -> None:
+    import json
+    import socket
+    import time
+
+    out = tmp_path / "talk.wav"
+    assert _main("say", "Thank you for the gift, and welcome to the channel.", "--out", str(out),
+                 "--engine", "piper", "--rate", "16000", "--channels", "1").returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                               "--directory", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        heard = _main("transcribe", f"http://127.0.0.1:{port}/talk.wav")
+    finally:
+        server.terminate()
+        server.wait(5)
+    assert heard.returncode == 0, heard.stderr
+    events = [json.loads(line) for line in heard.stdout.splitlines() if line.strip()]
+    assert len(events) == 1
+    assert word_error_rate("Thank you for the gift, and welcome to the channel.", events[0]["text"]) <= 0.2
