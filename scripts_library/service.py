@@ -5,6 +5,7 @@ knowledge store, the viewer counter, the LLM and the TTS can be swapped or faked
 
     svc = ScriptsService(cfg.scripts, product_lookup=store.get_product, viewer_count=room.online_count,
                          set_current_product=store.set_current_product,
+                         llm_stream_text=llm.stream_text,   # with scripts.idle_llm = true
                          get_current_product=lambda: (p.id if (p := store.current_product()) else None),
                          synthesize=tts_to_audio)
     task = asyncio.create_task(svc.run())           # schedules (+ LLM idle lines when configured)
@@ -24,6 +25,7 @@ from typing import Any, Callable
 
 from scripts_library.carousel import ProductCarousel, UnknownProduct
 from scripts_library.idle_filler import IdleFiller, LineGenerator
+from scripts_library.idle_writer import IdleLineWriter, StreamText
 from scripts_library.prerender import PrerenderCache, Synthesize
 from scripts_library.runner import ScriptRunner
 from scripts_library.scheduler import FireEvent, ScheduleError, ScriptScheduler, UnknownJob, job_specs
@@ -49,6 +51,7 @@ class ScriptsService:
         get_current_product: Callable[[], str | None] | None = None,
         viewer_count: Callable[[], int | None] | None = None,
         idle_line_generator: LineGenerator | None = None,
+        llm_stream_text: StreamText | None = None,
         synthesize: Synthesize | None = None,
         now: Callable[[], datetime] | None = None,
         scheduler: ScriptScheduler | None = None,
@@ -73,6 +76,8 @@ class ScriptsService:
                                 current_product_id=lambda: self.carousel.current)
         self.runner = ScriptRunner(self.library, values, picker, on_script_start=self._on_script_start,
                                    line_timeout_s=settings.line_timeout_s, clock=clock, language=settings.language)
+        if idle_line_generator is None and llm_stream_text is not None:
+            idle_line_generator = IdleLineWriter(llm_stream_text, language=self._language())
         self.idle = IdleFiller(
             self.library.idle_pools(), values, picker, gap_s=settings.idle_gap_s, lead_s=settings.idle_lead_s,
             no_repeat_s=settings.idle_no_repeat_min * 60,
@@ -284,6 +289,12 @@ class ScriptsService:
             script = self.library.script_for_product(self.carousel.products[0])
         if script is not None:
             self.runner.enqueue(script.id, reason="idle lines used up")
+
+    def _language(self) -> str:
+        if self.settings.language != "auto":
+            return self.settings.language
+        scripts = list(self.library.scripts.values())
+        return scripts[0].language if scripts else "zh"
 
     def _wall_clock(self) -> datetime:
         from zoneinfo import ZoneInfo
