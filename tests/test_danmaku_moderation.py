@@ -80,7 +80,7 @@ ALLOWED = [
     "滚筒洗衣机好用吗",
     "微信支付可以吗",
     "能用微信付款吗",
-    "戊戌维新是哪一年",
+    "戊戌维新是哪一年",  # sounds like 微信 (when that is banned), keeps none of its characters
     "我为新手机买个壳",
     "卫星定位准吗",
     "微型支架有吗",
@@ -204,7 +204,7 @@ def test_outgoing_guard(mod: Moderator) -> None:
 
 def test_list_file_format_reload_ban_unban(tmp_path) -> None:
     words = tmp_path / "words.txt"
-    words.write_text("# shop rules\n[competitor]\n友商牌\n=退钱\n[claims outgoing]\n包治百病\n", encoding="utf-8")
+    words.write_text("# shop rules\n[competitor]\n友商牌\n=退钱\n[claims outgoing exact]\n包治百病\n", encoding="utf-8")
     m = Moderator(banned_files=[words], use_default_list=False)
     assert m.check("友 商 牌 的更好").reason == "banned:competitor"
     assert m.check("退钱").reason == "banned:competitor"
@@ -224,6 +224,9 @@ def test_list_file_format_reload_ban_unban(tmp_path) -> None:
 def test_bad_list_files_name_file_and_line(tmp_path) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_text("ok\n[insult sideways]\n", encoding="utf-8")
+    with pytest.raises(BannedWordsError, match=r"bad.txt:2"):
+        load_banned_words(bad)
+    bad.write_text("ok\n[insult outgoing incoming]\n", encoding="utf-8")
     with pytest.raises(BannedWordsError, match=r"bad.txt:2"):
         load_banned_words(bad)
     bad.write_text("ok\n***\n", encoding="utf-8")
@@ -256,6 +259,18 @@ def test_verdict_log_and_hook(tmp_path) -> None:
     records = [json.loads(line) for line in log_file.read_text(encoding="utf-8").splitlines()]
     assert len(records) == 1 and records[0]["reason"] == "banned:insult" and records[0]["uid"] == 5
     assert m.counts["banned:insult"] == 1 and m.counts["ok"] == 1
+
+
+def test_user_list_homophones_whole_words_only(tmp_path) -> None:
+    words = tmp_path / "w.txt"
+    words.write_text("[contact]\n微信\n[insult]\n智障\n垃圾\n", encoding="utf-8")
+    m = Moderator(banned_files=[words], use_default_list=False)
+    for text in ["加我威信", "薇信联系", "我的wei信", "ＷＥＩ信", "微 信", "微\u200b信", "v信", "徽信号多少", "你是智zhang吗",
+                 "辣鸡主播", "垃 圾", "拉圾"]:
+        assert not m.check(text).allowed, text
+    for text in ["我为新手机买个壳", "戊戌维新", "微笑服务", "信用卡能付吗", "这些纸张很薄", "智能手表",
+                 "拉力赛", "卫星定位准吗", "我很微小", "相信我"]:
+        assert m.check(text).allowed, text
 
 
 def test_keys_and_pinyin_helpers() -> None:

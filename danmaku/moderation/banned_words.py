@@ -1,10 +1,10 @@
 """Banned-word lists (files) and the matcher that finds them in normalized text.
 
-File format (UTF-8, one entry a line): ``# comment``; ``[category]`` or ``[category outgoing|incoming|both]``
-starts a section (default scope both); ``=word`` matches only when it is the whole message; anything
+File format (UTF-8, one entry a line): ``# comment``; ``[category]``, optionally with a scope
+(``outgoing``, ``incoming``, ``both``: the default) and/or ``exact`` (no homophone matching), starts a section; ``=word`` matches only when it is the whole message; anything
 else is a word or phrase, matched after normalization (see text_keys). Han words of two or more
-characters also match by tone-less pinyin, but only on whole words: a span that is an ordinary
-dictionary word (维新 for 微信) or that straddles word boundaries (我为新手机) is not a match.
+characters also match by tone-less pinyin, but only on whole words of the sentence (see
+``_is_ordinary_word``): 威信/薇信/wei信 match 微信, 我为新手机 and 维新 do not.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from danmaku.moderation.text_keys import TextKeys, is_han, latin_tokens, make_ke
 
 log = logging.getLogger(__name__)
 SCOPES = ("both", "incoming", "outgoing")
-# jieba dictionary frequency from which a word counts as ordinary usage (维新 300, 威信 521) rather than
-# slang spelled to dodge a filter (沙比 6, 煞笔 3, 尼玛 3).
+# jieba dictionary frequency from which a sound-alike word counts as ordinary usage (维新 300, 纸张 270)
+# rather than slang spelled to dodge a filter (沙比 6, 煞笔 3, 尼玛 3).
 ORDINARY_WORD_MIN_FREQ = 50
 DEFAULT_LIST = Path(__file__).resolve().parent.parent / "data" / "banned_words.txt"
 
@@ -41,12 +41,13 @@ class BannedWord:
     syllables: tuple[str, ...] = ()
 
     @classmethod
-    def build(cls, word: str, category: str, scope: str = "both", whole_message: bool = False) -> "BannedWord":
+    def build(cls, word: str, category: str, scope: str = "both", whole_message: bool = False,
+              homophones: bool = True) -> "BannedWord":
         keys = make_keys(word)
         key = keys.whole
         has_han = any(is_han(c) for c in key)
         syll: tuple[str, ...] = ()
-        if has_han and sum(1 for c in key if is_han(c)) >= 2:
+        if homophones and has_han and sum(1 for c in key if is_han(c)) >= 2:
             syll = tuple(s for s, _a, _b in syllables_of(key))
         tokens = () if has_han else tuple(latin_tokens(word))
         return cls(word=word, category=category, scope=scope, whole_message=whole_message, key=key,
@@ -72,7 +73,7 @@ def load_banned_words(path: str | Path) -> list[BannedWord]:
     except UnicodeDecodeError as exc:
         raise BannedWordsError(f"{path}: not UTF-8 ({exc})") from None
     words: list[BannedWord] = []
-    category, scope = "banned", "both"
+    category, scope, exact = "banned", "both", False
     for lineno, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -81,13 +82,16 @@ def load_banned_words(path: str | Path) -> list[BannedWord]:
             if not line.endswith("]"):
                 raise BannedWordsError(f"{path}:{lineno}: section header must look like [category] or [category outgoing]")
             parts = line[1:-1].split()
-            if not parts or len(parts) > 2 or (len(parts) == 2 and parts[1] not in SCOPES):
-                raise BannedWordsError(f"{path}:{lineno}: bad section {line!r}; scope must be one of {', '.join(SCOPES)}")
-            category, scope = parts[0], (parts[1] if len(parts) == 2 else "both")
+            flags = parts[1:]
+            scopes = [f for f in flags if f in SCOPES]
+            if not parts or len(scopes) > 1 or any(f not in SCOPES and f != "exact" for f in flags):
+                raise BannedWordsError(f"{path}:{lineno}: bad section {line!r}; write [category] with an optional "
+                                       f"scope ({', '.join(SCOPES)}) and/or 'exact' (no homophones)")
+            category, scope, exact = parts[0], (scopes[0] if scopes else "both"), "exact" in flags
             continue
         whole = line.startswith("=")
         word = line[1:].strip() if whole else line
-        entry = BannedWord.build(word, category, scope, whole)
+        entry = BannedWord.build(word, category, scope, whole, homophones=not exact)
         if not entry.key:
             raise BannedWordsError(f"{path}:{lineno}: entry {line!r} has no letters or digits to match")
         words.append(entry)
@@ -196,10 +200,10 @@ def collapse_repeats(token: str) -> str:
 def _is_ordinary_word(seg: str, start: int, end: int, banned_key: str) -> bool:
     """True when seg[start:end], which sounds like ``banned_key``, is plain Chinese usage.
 
-    Evasions either keep a character of the banned word (杀逼, 加我威信), switch script (wei信), or use
-    an established slang spelling that jieba knows as one rare word (沙比, 煞笔). Ordinary usage is a
-    span that cuts through the sentence's words (我为新手机), a common dictionary word (维新, 威信, 卫星),
-    or several ordinary words that merely sound alike (这个太毒了 is not 台独).
+    Homophones count only as whole words of the sentence (jieba, no HMM): a span that cuts through words
+    (我为新手机 is not 微信) is ordinary. A whole-word span that keeps a character of the banned word
+    (杀逼, 威信 for 微信, 加我威信) or switches script (wei信) is an evasion. One that keeps no character
+    is an evasion unless it is a common dictionary word (纸张 for 智障, 维新 for 微信): 辣鸡, 沙比, 煞笔.
     """
     span = seg[start:end]
     if not all(is_han(c) for c in span):
@@ -213,9 +217,6 @@ def _is_ordinary_word(seg: str, start: int, end: int, banned_key: str) -> bool:
         bounds.add(pos)
     if start not in bounds or end not in bounds:
         return True
-    if (jieba.dt.FREQ.get(span) or 0) >= ORDINARY_WORD_MIN_FREQ:
-        return True
     if any(a == b for a, b in zip(span, banned_key)):
         return False
-    # No character kept: only a single rare dictionary word (slang spelling) counts as the banned word.
-    return span not in tokens
+    return (jieba.dt.FREQ.get(span) or 0) >= ORDINARY_WORD_MIN_FREQ
