@@ -88,8 +88,15 @@ def _read_image(path: Path) -> np.ndarray:
     return img
 
 
+_ROTATIONS = {90: "ROTATE_90_CLOCKWISE", 180: "ROTATE_180", 270: "ROTATE_90_COUNTERCLOCKWISE"}
+
+
 class _VideoFrames:
-    """Iterate BGR frames of a video file, scaled to the output size, up to ``max_frames``."""
+    """Iterate BGR frames of a video file, upright and scaled to the output size, up to ``max_frames``.
+
+    Phone clips are often stored sideways with a display rotation; like players (and ffmpeg's
+    autorotate) the frames are turned upright, so the face detector sees an upright face.
+    """
 
     def __init__(self, path: Path, max_seconds: float, max_height: int | None):
         import av
@@ -98,22 +105,35 @@ class _VideoFrames:
         try:
             self.container = av.open(str(path))
             self.stream = self.container.streams.video[0]
+            first = next(self.container.decode(self.stream), None)
         except IndexError:
             raise PrepareError(f"cannot read {path}: it has no video stream") from None
         except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
             raise PrepareError(f"cannot read {path}: {exc}") from None
+        if first is None:
+            raise PrepareError(f"cannot read {path}: no video frames could be decoded")
+        self.container.close()
+        self.container = av.open(str(path))
+        self.stream = self.container.streams.video[0]
+        # PyAV reports the display matrix's counterclockwise angle (av_display_rotation_get); players
+        # turn the picture by it, so we keep the clockwise equivalent (as ffmpeg's autorotate does).
+        self.rotation = int(round(-float(getattr(first, "rotation", 0) or 0))) % 360
+        if self.rotation not in (0, *_ROTATIONS):
+            log.warning("unusual display rotation ignored", extra={"file": str(path), "rotation": self.rotation})
+            self.rotation = 0
         rate = self.stream.average_rate or self.stream.guessed_rate or 25
         self.fps = max(1, int(round(float(rate))))
         self.max_frames = max(1, int(max_seconds * self.fps))
-        cc = self.stream.codec_context
-        w, h = cc.width, cc.height
-        if not w or not h:
-            raise PrepareError(f"cannot read {path}: the video stream has no picture size")
+        w, h = first.width, first.height
+        if self.rotation in (90, 270):
+            w, h = h, w
         self.scale = 1.0
         if max_height and h > max_height:
             self.scale = max_height / h
         sw, sh = int(round(w * self.scale)), int(round(h * self.scale))
         self.size = (sw - sw % 2, sh - sh % 2)  # H.264 4:2:0 needs even sizes
+        if min(self.size) < 16:
+            raise PrepareError(f"cannot use {path}: its picture is only {w}x{h} pixels")
         total = self.stream.frames or 0
         self.expected = min(total, self.max_frames) if total else None
 
@@ -122,9 +142,12 @@ class _VideoFrames:
         import cv2
 
         count = 0
+        turn = getattr(cv2, _ROTATIONS[self.rotation]) if self.rotation else None
         try:
             for frame in self.container.decode(self.stream):
                 img = video_frame_to_bgr(frame)
+                if turn is not None:
+                    img = cv2.rotate(img, turn)
                 if self.scale != 1.0:
                     img = cv2.resize(img, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA)
                 yield np.ascontiguousarray(img[: self.size[1], : self.size[0]])

@@ -251,3 +251,30 @@ def test_cli_list_and_preview(clip, presenter, tmp_path):
     run = subprocess.run([sys.executable, "main.py", "avatar", "preview", "--config", str(cfg), "--avatar", "ghost",
                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "avatar pack not found" in run.stderr and "avatar prepare" in run.stderr
+
+
+def test_sideways_phone_clip_is_turned_upright_like_players_do(presenter, tmp_path):
+    """A clip stored landscape with a 90-degree display rotation: frames come out as ffmpeg shows them."""
+    import shutil
+
+    if not shutil.which("ffmpeg"):
+        pytest.skip("ffmpeg CLI not installed (make debs)")
+    # Stored lying on its side; the display matrix written below turns it 90 degrees counterclockwise.
+    lying = [np.ascontiguousarray(cv2.rotate(presenter.frame(i), cv2.ROTATE_90_CLOCKWISE)) for i in range(40)]
+    stored = write_clip(tmp_path / "stored.mp4", lying)
+    phone = tmp_path / "phone.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(stored), "-c", "copy", "-metadata:s:v:0", "rotate=90",
+                    str(phone)], check=True, timeout=60)
+    shown = tmp_path / "shown.png"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(phone), "-frames:v", "1", str(shown)], check=True, timeout=60)
+    reference = cv2.imread(str(shown))  # what a player shows (ffmpeg autorotates)
+    assert np.mean(np.abs(reference.astype(int) - presenter.frame(0))) < 6
+    pack = prepare_pack(opts(phone, tmp_path / "phone_pack", box=(100, 40, 60, 60), min_seconds=1.0))
+    m = read_manifest(pack)
+    assert (m.width, m.height) == (W, H)
+    a = PackAvatar(pack)
+    try:
+        src = presenter.frame(m.source["start_frame"])
+        assert np.mean(np.abs(a.frame(0).astype(int) - src)) < 4  # upright, as the player shows it
+    finally:
+        a.close()
