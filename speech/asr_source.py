@@ -22,6 +22,8 @@ from speech.settings import AsrSettings
 
 log = logging.getLogger(__name__)
 
+MAX_LIVE_INPUTS = 8  # microphones streaming raw PCM at once (each keeps a VAD buffer)
+
 
 @dataclass(frozen=True, slots=True)
 class AsrEvent:
@@ -203,6 +205,10 @@ class AsrSource:
         """Live microphone audio (float32 16 kHz mono) in pieces; utterances are cut by the VAD."""
         segmenter = self._live.get(source)
         if segmenter is None:
+            if len(self._live) >= MAX_LIVE_INPUTS:  # forgotten inputs (no end=1) must not pile up
+                stale = next(iter(self._live))
+                log.warning("dropping the oldest live audio input", extra={"source": stale})
+                del self._live[stale]
             segmenter = self._live[source] = LiveSegmenter(self.settings.min_silence_ms, self.settings.max_utterance_s)
         pieces = await self._run(segmenter.feed, samples)
         events = [await self._transcribe_piece(start, piece, source) for start, piece in pieces]

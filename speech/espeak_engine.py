@@ -181,7 +181,8 @@ class EspeakEngine(ThreadedEngine):
             return self.library.set_voice(voice)
 
     def cache_tag(self) -> str:
-        return f"rate={self.settings.rate_wpm},pitch={self.settings.pitch}"
+        s = self.settings  # both voices: a mixed sentence uses the other language's voice for its other runs
+        return f"rate={s.rate_wpm},pitch={s.pitch},zh={s.voice_zh},en={s.voice_en}"
 
     def _voice_for(self, run_language: str, request: EngineRequest) -> str:
         """The request's voice for runs in its own language; the configured one for the other script."""
