@@ -255,3 +255,19 @@ def test_an_avatar_that_raises_costs_black_frames_not_the_stream(tmp_path, caplo
     rep = probe_media(str(rec), decode_video=True, decode_audio=False)
     assert len(rep.frames) == 40
     assert all(rep.frames[i].mean() < 20 for i in range(10, 15)) and rep.frames[20].mean() > 50
+
+
+def test_the_built_in_presenter_streams_through_the_engine(tmp_path):
+    avatars_builtin = pytest.importorskip("avatars.builtin")
+    rec = tmp_path / "builtin.flv"
+    avatar = avatars_builtin.BuiltinAvatar(W, H, FPS)
+    engine = StreamEngine(settings(), avatar, IdleRenderer(), record_path=rec, realtime=False, frame_limit=50)
+    engine.overlay.shop_name, engine.overlay.product_name, engine.overlay.price = "青禾数码", "S3 手表", "¥599"
+    engine.timeline.say(tone(0.8), (), "hi", start_tick=5)
+    engine.start()
+    assert engine.join(60)
+    engine.stop()
+    rep = probe_media(str(rec), decode_video=True)
+    assert (rep.width, rep.height) == (W, H) and len(rep.frames) == 50
+    assert_continuous(rep, frames_expected=50)
+    assert engine.health.counters.speech_frames == 20 and engine.health.counters.compose_errors == 0
