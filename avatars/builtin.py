@@ -61,6 +61,9 @@ class BuiltinAvatar(Avatar):
         self._overlay = OverlayPainter(self.layout, font_path=font_path,
                                        panels=draw_overlay_panels(self.layout, badge=False))
         self._plan_motion()
+        # Every blink level now, not at the first blink on air (each costs ~0.15 s of drawing at 720p).
+        for level in range(len(BLINK_LEVELS)):
+            self._head_with_mouth(level, (0, 0, 0))
 
     # -- motion --------------------------------------------------------------------------------
     def _plan_motion(self) -> None:

@@ -375,7 +375,7 @@ def _eye_curves(side: int, blink: float):
 
 def draw_head(s: float, blink: float) -> Sprite:
     """Hair, face, eyes (lids at ``blink`` 0..1), brows, nose, blush; no mouth. Pivot = neck base."""
-    c = _local_canvas(HEAD_BOUNDS, s, ss=4)
+    c = _local_canvas(HEAD_BOUNDS, s, ss=3)
     # Back hair: fills the space between the jaw and the bob's strands.
     back = path(ellipse_pts(0, -160, 99, 120, start=180, end=360, n=100),
                 bezier((99, -160), (104, -120), (102, -90), (90, -66), n=14),
