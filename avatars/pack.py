@@ -481,3 +481,7 @@ class ImageSequenceWriter:
 
     def close(self) -> None:
         pass
+
+
+# The loader lives in avatars/loader.py (it also builds the built-in avatar); importable from here too.
+from avatars.loader import load_avatar  # noqa: E402,F401
