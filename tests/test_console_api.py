@@ -47,7 +47,7 @@ async def test_page_and_static_assets(console):
 async def test_session_reports_admin_state(console):
     body = await (await console.get("/api/session")).json()
     assert body == {"admin": False, "admin_enabled": True, "viewer_token_required": False,
-                    "token_env": "LIVEHOST_CONSOLE_TOKEN", "max_message_chars": 200}
+                    "token_env": "LIVEHOST_CONSOLE_TOKEN", "max_message_chars": 200, "asr": False}
     body = await (await console.get("/api/session", headers=AUTH)).json()
     assert body["admin"] is True
 
@@ -74,7 +74,7 @@ async def test_admin_with_token_reaches_backend(console):
     resp = await console.post("/api/admin/skip", headers=AUTH)
     assert resp.status == 200 and console.backend.admin_calls[-1][0] == "skip"
     # a refused command is 409 with the backend's message
-    resp = await console.post("/api/admin/product", json={"args": {"id": "p-none"}}, headers=AUTH)
+    resp = await console.post("/api/admin/product", json={"args": {"product_id": "p-none"}}, headers=AUTH)
     assert resp.status == 409 and (await resp.json())["message"] == "no product p-none"
     status = await (await console.post("/api/admin/status", headers=AUTH)).json()
     assert status["data"] == {"frames": 250}
@@ -85,6 +85,9 @@ async def test_admin_with_token_reaches_backend(console):
     ("say", {"args": {"text": 5}}, "wrong type"),
     ("mute", {"args": {"uid": 1, "hours": 2}}, "unknown args"),
     ("product", {"args": "p-watch-s3"}, "JSON object"),
+    ("product", {"args": {"id": "p-watch-s3"}}, "unknown args"),
+    ("mute", {"args": {"uid": "42"}}, "wrong type"),
+    ("mute", {"args": {"uid": True}}, "wrong type"),
     ("dance", {"args": {}}, "unknown admin action"),
 ])
 async def test_admin_bad_requests_are_one_clear_error(console, action, body, needle):
@@ -322,10 +325,26 @@ async def test_feed_drops_oldest_for_a_slow_subscriber():
         feed.publish({"kind": "chat"})  # raw dicts never cross the boundary
 
 
-async def test_audio_upload_needs_admin_and_reaches_backend(console):
-    assert (await console.post("/api/audio", data=b"RIFF....", headers={"Content-Type": "audio/wav"})).status == 401
-    resp = await console.post("/api/audio", data=b"RIFF" + b"\0" * 100, headers={**AUTH, "Content-Type": "audio/wav"})
-    assert resp.status == 200 and console.backend.audio == [(104, "audio/wav")]
+async def test_microphone_route_needs_admin_and_reaches_the_asr_handler():
+    """/api/asr exists only with an ASR handler, takes audio bodies (not JSON), and is admin-only."""
+    received = []
+
+    async def asr_handler(request):  # the shape of speech.asr_upload.asr_upload_route's handler
+        received.append((request.content_type, len(await request.read())))
+        return web.json_response({"text": "hello there", "event": None})
+
+    backend = RecordingBackend()
+    async with TestClient(TestServer(build_console_app(backend, token=TOKEN), host="127.0.0.1")) as client:
+        assert (await (await client.get("/api/session")).json())["asr"] is False
+        assert (await client.post("/api/asr", data=b"RIFF", headers={**AUTH, "Content-Type": "audio/wav"})).status == 404
+    app = build_console_app(backend, token=TOKEN, asr_handler=asr_handler)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        assert (await (await client.get("/api/session")).json())["asr"] is True
+        assert (await client.post("/api/asr", data=b"RIFF....", headers={"Content-Type": "audio/wav"})).status == 401
+        resp = await client.post("/api/asr", data=b"\x1aE\xdf\xa3" + b"\0" * 100,
+                                 headers={**AUTH, "Content-Type": "audio/webm"})
+        assert resp.status == 200 and (await resp.json())["text"] == "hello there"
+        assert received == [("audio/webm", 104)]
 
 
 async def test_preview_proxy_streams_upstream_without_buffering():

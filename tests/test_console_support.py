@@ -33,7 +33,6 @@ class RecordingBackend:
         self.feed = EventFeed(history=100)
         self.posted: list[tuple[str, str]] = []
         self.admin_calls: list[tuple[str, dict[str, Any], str]] = []
-        self.audio: list[tuple[int, str]] = []
         self.started = time.monotonic()
         self.snapshot = HealthSnapshot(
             on_air=True, frames=250, late_frames=3, media_time_s=10.0, uptime_s=10.2, last_frame_age_s=0.04,
@@ -78,8 +77,8 @@ class RecordingBackend:
 
     async def admin(self, action: str, args: dict[str, Any], actor: str) -> AdminResult:
         self.admin_calls.append((action, args, actor))
-        if action == "product" and args["id"] not in self.products:
-            result = AdminResult(False, f"no product {args['id']}")
+        if action == "product" and args["product_id"] not in self.products:
+            result = AdminResult(False, f"no product {args['product_id']}")
         elif action == "status":
             result = AdminResult(True, "on air", data={"frames": self.snapshot.frames})
         else:
@@ -88,7 +87,7 @@ class RecordingBackend:
             elif action == "resume":
                 self.snapshot.paused = False
             elif action == "product":
-                self.snapshot.current_product = args["id"]
+                self.snapshot.current_product = args["product_id"]
             result = AdminResult(True, f"{action} done")
         self.feed.publish(AdminItem(actor, action, args, result.ok, result.message))
         return result
@@ -129,10 +128,6 @@ class RecordingBackend:
             entry = dataclasses.replace(entry, last_run=time.time())
         self.schedule[job_id] = entry
         return entry
-
-    async def submit_audio(self, data: bytes, content_type: str) -> dict[str, Any]:
-        self.audio.append((len(data), content_type))
-        return {"accepted": True, "bytes": len(data)}
 
 
 def test_recording_backend_satisfies_the_protocol():

@@ -16,18 +16,19 @@ AdminAction = Literal[
 ]
 ADMIN_ACTIONS: tuple[str, ...] = AdminAction.__args__  # type: ignore[attr-defined]
 
-# Which keys each action reads from ``args`` (values are strings or numbers); checked by the console
-# before the backend is called, so a malformed request gets one clear 400.
+# Which keys each action reads from ``args``; checked by the console before the backend is called, so a
+# malformed request gets one clear 400. The names are danmaku.admin.commands.AdminCommand's fields, so
+# the host can build the command with ``AdminCommand(name=CommandName(action), ..., **args)``.
 ADMIN_ARGS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "say": {"text": str},
     "skip": {},
     "pause": {},
     "resume": {},
-    "mute": {"uid": (int, str), "minutes": (int, float)},
-    "unmute": {"uid": (int, str)},
+    "mute": {"uid": int, "minutes": (int, float)},
+    "unmute": {"uid": int},
     "ban": {"word": str},
     "unban": {"word": str},
-    "product": {"id": str},
+    "product": {"product_id": str},
     "reload": {},
     "status": {},
 }
@@ -37,7 +38,7 @@ ADMIN_REQUIRED: dict[str, tuple[str, ...]] = {
     "unmute": ("uid",),
     "ban": ("word",),
     "unban": ("word",),
-    "product": ("id",),
+    "product": ("product_id",),
 }
 
 ScheduleAction = Literal["pause", "resume", "run_now"]

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ log = logging.getLogger("host.console")
 STATIC_DIR = Path(__file__).with_name("static")
 SSE_KEEPALIVE_S = 15.0
 SCHEDULE_ACTIONS = ("pause", "resume", "run_now")
-MAX_AUDIO_BYTES = 10 * 1024 * 1024
+UPLOAD_MAX_BYTES = 10 * 1024 * 1024  # default for microphone uploads (speech.asr.max_upload_mb)
 
 BACKEND_KEY = web.AppKey("backend", ConsoleBackend)
 ACCESS_KEY = web.AppKey("access", AccessControl)
@@ -43,6 +44,7 @@ METRICS_KEY = web.AppKey("metrics", object)
 CLOCK_KEY = web.AppKey("clock", object)
 CLIENT_KEY = web.AppKey("client", aiohttp.ClientSession)
 STREAMS_KEY = web.AppKey("streams", set)
+ASR_KEY = web.AppKey("asr", bool)
 
 
 def to_json(value: Any) -> Any:
@@ -91,7 +93,8 @@ async def _guard(request: web.Request, handler):
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         if not access.same_origin(request):
             return _error(403, "cross-origin request refused")
-        if request.body_exists and request.content_type != "application/json" and request.path != "/api/audio":
+        if (request.path.startswith("/api/") and request.path != "/api/asr" and request.body_exists
+                and request.content_type != "application/json"):
             # JSON only: a form post from another site cannot set this content type without CORS.
             return _error(415, "send JSON (Content-Type: application/json)")
     return await handler(request)
@@ -168,6 +171,7 @@ async def session(request: web.Request) -> web.Response:
         "viewer_token_required": access.viewer_token_required,
         "token_env": request.app[SETTINGS_KEY].token_env,
         "max_message_chars": request.app[SETTINGS_KEY].max_message_chars,
+        "asr": request.app[ASR_KEY],
     })
 
 
@@ -469,25 +473,18 @@ async def schedule_action(request: web.Request) -> web.Response:
     return _json(entry)
 
 
-# ---- microphone / audio upload (optional backend capability) ----------------------------------------
+# ---- microphone -> ASR (speech.asr_upload handler, mounted when the host has ASR) ---------------------
 
 
-async def post_audio(request: web.Request) -> web.Response:
-    """Audio recorded in the browser (or any file) for the host's ASR; needs backend.submit_audio."""
-    if (denied := _require_admin(request)) is not None:
-        return denied
-    submit = getattr(request.app[BACKEND_KEY], "submit_audio", None)
-    if submit is None:
-        return _error(501, "this host has no ASR input")
-    if request.content_length is not None and request.content_length > MAX_AUDIO_BYTES:
-        return _error(413, f"audio over {MAX_AUDIO_BYTES} bytes")
-    data = await request.content.read(MAX_AUDIO_BYTES + 1)
-    if len(data) > MAX_AUDIO_BYTES:
-        return _error(413, f"audio over {MAX_AUDIO_BYTES} bytes")
-    if not data:
-        return _error(400, "empty body: send the audio file as the request body")
-    result = await _call(submit(data, request.content_type))
-    return _json(result)
+def _asr_route(handler):
+    """Wrap speech's upload handler: admin only (it is the operator's voice going to the host)."""
+
+    async def asr(request: web.Request) -> web.StreamResponse:
+        if (denied := _require_admin(request)) is not None:
+            return denied
+        return await handler(request)
+
+    return asr
 
 
 # ---- preview proxy ---------------------------------------------------------------------------------
@@ -556,10 +553,14 @@ def build_console_app(
     settings: ConsoleSettings | None = None,
     metrics: Any | None = None,
     viewer_token_required: bool | None = None,
+    asr_handler: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
+    upload_max_bytes: int = UPLOAD_MAX_BYTES,
 ) -> web.Application:
     """The console app. ``token`` None disables admin actions; viewing needs the token only off loopback.
 
     ``metrics`` is a host.metrics.HostMetrics (or anything with exposition() and content_type) for /metrics.
+    ``asr_handler`` (speech.asr_upload.asr_upload_route(source)) enables the page's microphone at /api/asr.
+    More routes (e.g. danmaku.admin.http_api.admin_routes) may be added to the returned app before it starts.
     """
     settings = settings or ConsoleSettings()
     loopback = is_loopback(settings.host)
@@ -570,13 +571,14 @@ def build_console_app(
             f"console.host = {settings.host!r} is not loopback, so the console needs an admin token: "
             f"set env {settings.token_env} (or console.token_file)"
         )
-    app = web.Application(middlewares=[_guard], client_max_size=MAX_AUDIO_BYTES + 1024)
+    app = web.Application(middlewares=[_guard], client_max_size=upload_max_bytes + 64 * 1024)
     app[BACKEND_KEY] = backend
     app[SETTINGS_KEY] = settings
     app[ACCESS_KEY] = AccessControl(token, viewer_token_required=viewer_token_required, loopback_only=loopback)
     app[METRICS_KEY] = metrics
     app[CLOCK_KEY] = ClockWatch(settings.stall_after_s)
     app[STREAMS_KEY] = set()
+    app[ASR_KEY] = asr_handler is not None
     app.cleanup_ctx.append(_client_ctx)
     app.on_shutdown.append(_end_streams)
 
@@ -601,7 +603,8 @@ def build_console_app(
     r.add_delete("/api/kb/faqs/{id}", delete_faq)
     r.add_get("/api/schedule", list_schedule)
     r.add_post("/api/schedule/{id}/{action}", schedule_action)
-    r.add_post("/api/audio", post_audio)
+    if asr_handler is not None:
+        r.add_post("/api/asr", _asr_route(asr_handler))
     return app
 
 

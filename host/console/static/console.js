@@ -65,6 +65,7 @@ async function loadSession() {
   const { data } = await api("/api/session");
   state.admin = !!data.admin; state.adminEnabled = !!data.admin_enabled; state.tokenEnv = data.token_env;
   if (data.max_message_chars) $("#chat-text").maxLength = data.max_message_chars;
+  $("#mic-row").hidden = !(data.asr && window.MediaRecorder && navigator.mediaDevices);
   renderSession();
 }
 
@@ -228,16 +229,49 @@ $("#say-form").addEventListener("submit", async (ev) => {
   const r = await adminCall("say", { text: $("#say-text").value });
   if (r.ok) $("#say-text").value = "";
 });
-$("#product-form").addEventListener("submit", (ev) => { ev.preventDefault(); adminCall("product", { id: $("#product-select").value }); });
+$("#product-form").addEventListener("submit", (ev) => { ev.preventDefault(); adminCall("product", { product_id: $("#product-select").value }); });
 $("#mute-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
-  const args = { uid: $("#mute-uid").value.trim() };
+  const uid = Number($("#mute-uid").value.trim());
+  if (!Number.isInteger(uid) || uid <= 0) { say("#admin-result", "UID 必须是数字 · UID must be a number", false); return; }
+  const args = { uid };
   if ($("#mute-minutes").value) args.minutes = Number($("#mute-minutes").value);
   adminCall("mute", args);
 });
-$("#unmute-user").addEventListener("click", () => { if ($("#mute-uid").value.trim()) adminCall("unmute", { uid: $("#mute-uid").value.trim() }); });
+$("#unmute-user").addEventListener("click", () => {
+  const uid = Number($("#mute-uid").value.trim());
+  if (Number.isInteger(uid) && uid > 0) adminCall("unmute", { uid });
+});
 $("#ban-form").addEventListener("submit", (ev) => { ev.preventDefault(); adminCall("ban", { word: $("#ban-word").value.trim() }); });
 $("#unban-word").addEventListener("click", () => { if ($("#ban-word").value.trim()) adminCall("unban", { word: $("#ban-word").value.trim() }); });
+
+// Microphone: record while the button is held, then post the clip to the host's ASR (/api/asr).
+let recorder = null;
+async function micStart() {
+  if (recorder || !state.admin) return;
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    const chunks = [];
+    recorder = new MediaRecorder(stream);
+    recorder.ondataavailable = (e) => { if (e.data.size) chunks.push(e.data); };
+    recorder.onstop = async () => {
+      stream.getTracks().forEach((t) => t.stop());
+      const blob = new Blob(chunks, { type: recorder.mimeType || "audio/webm" });
+      recorder = null;
+      $("#mic-result").textContent = "识别中 · recognizing…";
+      const resp = await fetch("/api/asr", { method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": blob.type.split(";")[0] }, body: blob });
+      const data = await resp.json().catch(() => ({}));
+      $("#mic-result").textContent = resp.ok ? "识别 · heard: " + (data.text || "—") : (data.error || "HTTP " + resp.status);
+    };
+    recorder.start();
+    $("#mic").classList.add("primary");
+    $("#mic-result").textContent = "录音中 · recording…";
+  } catch (err) { $("#mic-result").textContent = "麦克风不可用 · microphone unavailable: " + err.name; }
+}
+function micStop() { if (recorder && recorder.state === "recording") recorder.stop(); $("#mic").classList.remove("primary"); }
+$("#mic").addEventListener("pointerdown", micStart);
+for (const ev of ["pointerup", "pointerleave"]) $("#mic").addEventListener(ev, micStop);
 
 // ---- knowledge base -----------------------------------------------------------------------------------
 
