@@ -209,11 +209,12 @@ class Timeline:
                     # Queued segments were planned after this one's full length: pull them forward.
                     self._replan_queue(self.next_tick + cur.fade_len)
                 return
-            for seg in list(self._queue):
+            for i, seg in enumerate(self._queue):
                 if seg.handle is handle:
-                    self._queue.remove(seg)
+                    del self._queue[i]
                     self._drop(seg)
-                    self._replan_queue(self._busy_until())
+                    # Those after it move up to where it would have started.
+                    self._replan_queue(seg.ticket.planned_start, first=i)
                     return
 
     def skip_all(self) -> None:
@@ -304,10 +305,13 @@ class Timeline:
             start = max(start, last.ticket.planned_start + last.n_frames)
         return start
 
-    def _replan_queue(self, from_tick: int) -> None:
-        """Re-render queued segments over the loop indices they will now be on air at (lock held)."""
+    def _replan_queue(self, from_tick: int, first: int = 0) -> None:
+        """Re-plan queued segments from index ``first`` on, back to back from ``from_tick``, and
+        re-render them over the loop indices they will now be on air at (lock held)."""
         start = max(from_tick, self.next_tick + self._lead())
-        for seg in self._queue:
+        for i, seg in enumerate(self._queue):
+            if i < first:
+                continue
             if seg.ticket.planned_start != start:
                 seg.ticket.cancel.set()
                 seg.ticket = self._ticket(start, seg.n_frames)

@@ -323,3 +323,14 @@ def test_after_an_interrupt_the_next_utterance_is_pulled_forward_without_a_jump(
     # h2 was planned ~100 frames out; it now follows the fade after the prebuffer lead
     assert h2.start_frame <= interrupted_at + max(3, tl._lead()) + 1
     assert indices == [ping_pong_index(k, 9) for k in range(n)]  # re-rendered over the new loop frames
+
+
+def test_dropping_a_queued_utterance_moves_only_the_later_ones_up():
+    tl, _ = make_timeline()
+    h1, h2, h3 = (tl.say(ramp_pcm(SPF * 10)) for _ in range(3))
+    planned = [seg.ticket.planned_start for seg in tl._queue]
+    assert planned[1] == planned[0] + 10 and planned[2] == planned[1] + 10
+    h2.interrupt()
+    assert [seg.handle for seg in tl._queue] == [h1, h3]
+    assert [seg.ticket.planned_start for seg in tl._queue] == [planned[0], planned[1]]
+    tl.close()
