@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+AdminCommandName = Literal["say", "skip", "pause", "resume", "mute", "unmute", "ban", "unban", "product", "status",
+                           "reload"]
 
 
 class _Section(BaseModel):
@@ -25,6 +28,20 @@ class BilibiliSourceSettings(_Section):
     reconnect_initial_s: float = Field(0.5, ge=0)
     reconnect_max_s: float = Field(30.0, gt=0)  # capped exponential backoff, retried forever
     buffer_size: int = Field(2000, ge=1)
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL (or empty for bilibili's own hosts)")
+        return value
+
+    @field_validator("ws_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        if value and not value.startswith(("ws://", "wss://")):
+            raise ValueError("must be a ws:// or wss:// URL (or empty for getDanmuInfo's hosts)")
+        return value
 
 
 class ReplaySourceSettings(_Section):
@@ -61,8 +78,8 @@ class AdminSettings(_Section):
 
     uids: list[int] = []  # platform uids with every command
     trust_room_admins: bool = True  # bilibili room admins (info[2][2]==1) get room_admin_commands
-    room_admin_commands: list[str] = ["mute", "unmute", "skip", "ban", "unban", "status"]
-    prefix: str = "/"
+    room_admin_commands: list[AdminCommandName] = ["mute", "unmute", "skip", "ban", "unban", "status"]
+    prefix: str = Field("/", min_length=1, max_length=3)
     http_token_env: str = "LIVEHOST_ADMIN_TOKEN"  # bearer token for the admin HTTP API; unset = API disabled
     audit_file: str = "var/admin_audit.jsonl"  # empty = in memory only
     default_mute_minutes: float = Field(60.0, gt=0)

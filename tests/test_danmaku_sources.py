@@ -117,3 +117,26 @@ async def test_chat_tail_replay_and_timeout(tmp_path: Path) -> None:
     assert rc == 1 and "0 event(s) within 2s" in err
     rc, _events, err = await _run_cli("chat", "tail", "--source", "replay", "--file", str(tmp_path / "none.jsonl"))
     assert rc == 2 and "none.jsonl" in err
+
+
+def test_config_errors_name_the_key(tmp_path: Path) -> None:
+    from configs.loader import ConfigError, load_config
+
+    cases = {
+        '[chat.bilibili]\napi_base = "127.0.0.1:8000"\n': "chat.bilibili.api_base",
+        '[chat.bilibili]\nws_url = "http://x/sub"\n': "chat.bilibili.ws_url",
+        '[chat.admin]\nroom_admin_commands = ["mute", "dance"]\n': "chat.admin.room_admin_commands",
+        '[chat.replay]\nspeed = -1\n': "chat.replay.speed",
+        '[chat]\nsource = "youtube"\n': "chat.source",
+        '[chat.triage]\ncapacity = 0\n': "chat.triage.capacity",
+        '[chat.moderation]\nunknown = 1\n': "chat.moderation.unknown",
+    }
+    for text, key in cases.items():
+        path = tmp_path / "c.toml"
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            load_config(path)
+    path = tmp_path / "ok.toml"
+    path.write_text('[chat]\nsource = "bilibili"\n[chat.bilibili]\nroom = 22637261\nws_url = "wss://relay.example/sub"\n',
+                    encoding="utf-8")
+    assert load_config(path).chat.bilibili.room == 22637261
