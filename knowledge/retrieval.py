@@ -42,6 +42,10 @@ class Hit:
                 "lexical": round(self.lexical, 4), "bm25": round(self.bm25, 3), "text": self.text}
 
 
+def _ascii_alnum(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
 class BM25Index:
     """Okapi BM25 (k1=1.2, b=0.75) with postings as numpy arrays; weights precomputed at build."""
 
@@ -162,6 +166,7 @@ class Retriever:
 
     def named_products(self, question: str) -> list[str]:
         """Product ids whose name or alias appears in the question (longest match wins, in order of mention)."""
+        self.refresh()
         text = normalize(question)
         taken = [False] * len(text)
         found: list[tuple[int, str]] = []
@@ -170,8 +175,8 @@ class Retriever:
             while start >= 0:
                 end = start + len(name)
                 # An ASCII alias ("s3", "buds") must stand alone, not inside "mass3" or "earbuds2".
-                ok = not (name.isascii() and ((start > 0 and text[start - 1].isalnum()) or
-                                              (end < len(text) and text[end].isalnum())))
+                ok = not (name.isascii() and ((start > 0 and _ascii_alnum(text[start - 1])) or
+                                              (end < len(text) and _ascii_alnum(text[end]))))
                 if ok and not any(taken[start:end]):
                     taken[start:end] = [True] * (end - start)
                     found.append((start, pid))

@@ -10,7 +10,7 @@ import yaml
 from knowledge.embedding import shared_embedder
 from knowledge.records import Chunk
 from knowledge.retrieval import BM25Index, Retriever
-from knowledge.sample_shop import sample_store_file
+from knowledge.sample_shop import sample_store_file, shared_cache_dir
 from knowledge.settings import RetrievalSettings
 from knowledge.store import Store
 from knowledge.text_tokens import tokenize
@@ -21,7 +21,7 @@ PARAPHRASES = yaml.safe_load((Path(__file__).resolve().parents[1] / "benchmarks"
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
-    return tmp_path_factory.getbasetemp() / "sample_shops"
+    return shared_cache_dir()
 
 
 def _retriever(cache, shop, embeddings=True):
