@@ -75,7 +75,7 @@ def bench_wav2lip_cpu(batches: list[int], repeats: int) -> list[tuple[int, float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=8.0, help="speech length for the viseme runs")
-    parser.add_argument("--wav2lip-threads", type=int, default=0, help="torch threads for Wav2Lip (0: all cores)")
+    parser.add_argument("--wav2lip-threads", type=int, default=1, help="torch threads for Wav2Lip (0: all cores)")
     parser.add_argument("--skip-wav2lip", action="store_true")
     args = parser.parse_args()
 
