@@ -70,6 +70,7 @@ class ModerationSettings(_Section):
     rate_limit_window_s: float = Field(20.0, gt=0)
     duplicate_window_s: float = Field(60.0, ge=0)  # same user, same normalized text -> duplicate
     homophones: bool = True
+    auto_reload_s: float = Field(5.0, ge=0)  # re-read changed list files this often (0 = only on /reload)
     log_file: str = ""  # JSONL of every refusal; empty = log only
 
 

@@ -332,3 +332,22 @@ def test_the_shops_own_texts_pass_the_output_guard(mod: Moderator) -> None:
     refused = [(v.reason, v.detail, t[:60]) for t in texts if not (v := mod.check_outgoing(t)).allowed]
     assert refused == []
     assert len(texts) > 100
+
+
+def test_list_files_reload_when_changed(tmp_path) -> None:
+    import os
+
+    words = tmp_path / "w.txt"
+    words.write_text("[shop]\n旧词\n", encoding="utf-8")
+    m = Moderator(banned_files=[words], use_default_list=False, auto_reload_s=0.01)
+    assert not m.check("旧词").allowed
+    words.write_text("[shop]\n新词\n", encoding="utf-8")
+    os.utime(words, (1, 1))  # a different mtime even on coarse file systems
+    import time
+
+    time.sleep(0.02)
+    assert m.check("新词").reason == "banned:shop" and m.check("旧词").allowed
+    words.write_text("[shop broken\n", encoding="utf-8")
+    os.utime(words, (2, 2))
+    time.sleep(0.02)
+    assert not m.check("新词").allowed  # the broken edit is reported and the old lists stay

@@ -49,7 +49,8 @@ class Moderator:
     def __init__(self, banned_files: list[str | Path] | None = None, use_default_list: bool = True,
                  max_chars: int = 300, hard_max_chars: int = 2000, rate_limit_count: int = 6,
                  rate_limit_window_s: float = 20.0, duplicate_window_s: float = 60.0, homophones: bool = True,
-                 log_file: str | Path | None = None, clock: Callable[[], float] = time.time) -> None:
+                 log_file: str | Path | None = None, clock: Callable[[], float] = time.time,
+                 auto_reload_s: float = 0.0) -> None:
         self.banned_files = [Path(p) for p in (banned_files or [])]
         self.use_default_list = use_default_list
         self.max_chars = max_chars
@@ -60,6 +61,9 @@ class Moderator:
         self.homophones = homophones
         self.log_file = Path(log_file) if log_file else None
         self.clock = clock
+        self.auto_reload_s = auto_reload_s
+        self._next_mtime_check = time.monotonic() + auto_reload_s
+        self._mtimes: dict[Path, float] = {}
         self.counts: collections.Counter = collections.Counter()
         self.on_verdict: list[Callable[[Verdict], Any]] = []  # hook for the knowledge store's moderation log
         self._lock = threading.RLock()
@@ -78,7 +82,7 @@ class Moderator:
                       max_chars=settings.max_chars, hard_max_chars=settings.hard_max_chars,
                       rate_limit_count=settings.rate_limit_count, rate_limit_window_s=settings.rate_limit_window_s,
                       duplicate_window_s=settings.duplicate_window_s, homophones=settings.homophones,
-                      log_file=settings.log_file or None)
+                      log_file=settings.log_file or None, auto_reload_s=settings.auto_reload_s)
         kwargs.update(overrides)
         return cls(**kwargs)
 
@@ -93,8 +97,35 @@ class Moderator:
         with self._lock:
             words = [w for w in words if w.key not in self._unbanned] + list(self._extra_words.values())
             self._matcher = WordMatcher(words, self.homophones)
+            self._mtimes = self._current_mtimes()
         log.info("banned words loaded", extra={"words": len(words), "files": len(self.banned_files) + self.use_default_list})
         return len(words)
+
+    def _current_mtimes(self) -> dict[Path, float]:
+        out = {}
+        for path in self.banned_files:
+            try:
+                out[path] = path.stat().st_mtime
+            except OSError:
+                out[path] = -1.0
+        return out
+
+    def _maybe_auto_reload(self) -> None:
+        """Re-read the list files when one changed on disk (a bad edit is logged; the old lists stay)."""
+        if not self.auto_reload_s or not self.banned_files:
+            return
+        now = time.monotonic()
+        if now < self._next_mtime_check:
+            return
+        self._next_mtime_check = now + self.auto_reload_s
+        current = self._current_mtimes()
+        if current == self._mtimes:
+            return
+        try:
+            self.reload()
+        except Exception as exc:
+            self._mtimes = current  # report a broken file once, not on every check
+            log.error("banned-words reload failed; keeping the previous lists", extra={"error": str(exc)})
 
     def ban(self, word: str, category: str = "admin") -> None:
         """Add a word at run time (survives reload)."""
@@ -150,6 +181,7 @@ class Moderator:
         ``at`` is the event's own unix time (rate and duplicate windows then follow the room's clock,
         so an accelerated replay is judged as it happened); default: now.
         """
+        self._maybe_auto_reload()
         if not isinstance(text, str):
             return self._done(Verdict(str(text)[:200], False, "malformed", "", uid))
         if uid and self.is_muted(uid):
@@ -177,6 +209,7 @@ class Moderator:
 
     def check_outgoing(self, text: str) -> Verdict:
         """Verdict for what the host is about to say (no rate limits or duplicate checks)."""
+        self._maybe_auto_reload()
         clean = display_clean(text)
         keys = make_keys(text)
         refusal = self._content(text, keys, "outgoing")
