@@ -122,6 +122,7 @@ def test_rtmp_server_killed_and_restarted(rtmp_server, tmp_path):
     assert engine.health.sinks["rtmp1"].reconnects >= 1
     assert media == pytest.approx(wall, abs=0.6)  # the clock never stopped
     assert_recording_has_no_gap(rec, engine.health.counters.frames_sent)
+    print(f"publishing again {t_pub - t_back:.2f} s after the server returned")
 
 
 def test_frozen_rtmp_server_is_detected_and_nothing_else_stalls(rtmp_server, tmp_path):
