@@ -15,7 +15,7 @@ import numpy as np
 from lipsync.base import Timing
 from speech.script_split import split_by_script
 from speech.sentences import split_sentences
-from speech.settings import EspeakSettings, SpeechSettings
+from speech.settings import EspeakSettings
 from speech.tts_base import EngineAudio, EngineRequest, ThreadedEngine, TtsError, register_engine
 
 log = logging.getLogger(__name__)
