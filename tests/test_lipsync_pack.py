@@ -15,6 +15,17 @@ from lipsync.viseme_renderer import VisemeRenderer
 SR, SPF = 48000, 1920
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One intra-op thread: on a shared CPU, more threads oversubscribe and run many times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def pack(tmp_path_factory: pytest.TempPathFactory):
     from avatars.pack import PackAvatar
@@ -88,12 +99,12 @@ def test_wav2lip_on_a_pack_uses_its_crops(pack) -> None:
     seen = []
     real = renderer.infer
     renderer.infer = lambda mels, crops: seen.append(crops.copy()) or real(mels, crops)
-    audio = _voiced(0.12)
-    job = RenderJob(audio, SR, avatar.fps, [0, 1, 2], avatar)
+    audio = _voiced(0.08)
+    job = RenderJob(audio, SR, avatar.fps, [1, 2], avatar)
     frames = list(renderer.render(job))
-    assert len(frames) == 3
-    np.testing.assert_array_equal(np.concatenate(seen)[1], avatar.face_crop(1))
+    assert len(frames) == 2
+    np.testing.assert_array_equal(np.concatenate(seen)[0], avatar.face_crop(1))
     x, y, w, h = avatar.face_crop_box(2)
     outside = np.ones((240, 320), bool)
     outside[y : y + h, x : x + w] = False
-    assert np.array_equal(frames[2][outside], avatar.frame(2)[outside])
+    assert np.array_equal(frames[1][outside], avatar.frame(2)[outside])
