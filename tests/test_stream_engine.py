@@ -271,3 +271,18 @@ def test_the_built_in_presenter_streams_through_the_engine(tmp_path):
     assert (rep.width, rep.height) == (W, H) and len(rep.frames) == 50
     assert_continuous(rep, frames_expected=50)
     assert engine.health.counters.speech_frames == 20 and engine.health.counters.compose_errors == 0
+
+
+def test_recording_rotates_by_size_too(tmp_path):
+    s = settings(record={"rotate_megabytes": 0.01})
+    engine = StreamEngine(s, TestPatternAvatar(W, H, FPS), IdleRenderer(), record_path=tmp_path / "r.flv", realtime=False, frame_limit=150)
+    engine.start()
+    assert engine.join(60)
+    engine.stop()
+    files = sorted(tmp_path.glob("r*.flv"), key=lambda p: p.stat().st_mtime)
+    assert len(files) >= 2 and engine.health.sinks["record"].detail["files"] == len(files)
+    reports = [probe_media(str(f)) for f in files]
+    assert sum(len(r.video.dts) for r in reports) == 150
+    for r in reports:
+        assert r.video.keyframes[0] == r.video.pts[0] == 0
+        assert len(r.video.dts) % 50 == 0 or r is reports[-1]  # cuts only at keyframes (GOP 50)
