@@ -173,3 +173,30 @@ def test_other_sizes_and_vertical_streams(size):
         assert abs((x + bw / 2) - w / 2) < 0.1 * w
         px, py, pw, ph = (int(v) for v in a.layout.panel_box)
         assert py > y + bh and py + ph <= h
+
+
+def test_mouth_cache_is_bounded_and_threads_share_the_avatar_safely():
+    import threading
+
+    a = BuiltinAvatar(160, 90, 25, loop_seconds=2.0)
+    rng = np.random.default_rng(3)
+    shapes = [MouthShape(*rng.random(3)) for _ in range(300)]
+    expected = {k: a.frame(k % a.loop_length, shapes[k]) for k in range(0, 300, 29)}
+    assert len(a._mouths) <= 256  # a month of speech cannot grow it without bound
+    errors, mismatches = [], []
+
+    def worker(offset: int) -> None:
+        try:
+            for k in range(offset, 300, 2):
+                f = a.frame(k % a.loop_length, shapes[k])
+                if k in expected and not np.array_equal(f, expected[k]):
+                    mismatches.append(k)
+        except Exception as exc:  # pragma: no cover - the assertion below reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(o,)) for o in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors and not mismatches

@@ -191,3 +191,32 @@ def test_damaged_loop_on_disk_holds_the_last_good_frame(tmp_path, caplog):
         assert read_code(a.frame(25)) == 25  # other chunks play on
     finally:
         a.close()
+
+
+def test_streamer_and_renderer_threads_read_the_pack_together(tmp_path):
+    """The streamer plays index i while a renderer reads ahead: both get the right frames, memory stays bounded."""
+    import threading
+
+    pack = make_pack(tmp_path / "p", 400, gop=10)
+    a = PackAvatar(pack, max_cached_frames=40)
+    bad, errors = [], []
+
+    def play(indices):
+        try:
+            for i in indices:
+                if read_code(a.frame(i)) != i:
+                    bad.append(i)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    streamer = threading.Thread(target=play, args=(list(range(0, 300)),))
+    renderer = threading.Thread(target=play, args=(list(range(25, 325)),))
+    try:
+        streamer.start()
+        renderer.start()
+        streamer.join(timeout=120)
+        renderer.join(timeout=120)
+        assert not errors and not bad
+        assert a.peak_cached_frames <= 40
+    finally:
+        a.close()
