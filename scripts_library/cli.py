@@ -1,4 +1,4 @@
-"""`scripts list|check|show|jobs` subcommands (light at import: the work happens in the handlers)."""
+"""`scripts list|check|show|rehearse|jobs` subcommands (light at import: the work happens in the handlers)."""
 from __future__ import annotations
 
 import argparse
@@ -6,8 +6,8 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add `scripts list|check|show|jobs` to the main command line."""
-    scripts = sub.add_parser("scripts", help="product scripts and their schedules: list, check, show, jobs",
+    """Add `scripts list|check|show|rehearse|jobs` to the main command line."""
+    scripts = sub.add_parser("scripts", help="product scripts and their schedules: list, check, show, rehearse, jobs",
                              description="Product scripts (Markdown + YAML front matter) and their schedules.")
     cmds = scripts.add_subparsers(dest="scripts_command", metavar="SUBCOMMAND", required=True)
 
@@ -33,6 +33,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.add_argument("--viewers", type=int, default=None, help="value for {viewer_count}")
     show.add_argument("--config", help="TOML config (default: configs/default.toml)")
     show.set_defaults(func=_show)
+
+    rehearse = cmds.add_parser("rehearse", help="simulate an hour on air with these scripts and settings",
+                               description="Plays the scripts, schedules and idle filler of [scripts] against a "
+                                           "simulated clock (no database, no audio) and prints what an operator "
+                                           "wants to know: lines per kind, air time, longest silence.")
+    rehearse.add_argument("dir", nargs="?", help="script directory (default: scripts.dir from the config)")
+    rehearse.add_argument("--knowledge", metavar="FILE.yaml", help="product values from this knowledge YAML")
+    rehearse.add_argument("--minutes", type=float, default=60.0, help="simulated minutes (default 60)")
+    rehearse.add_argument("--chat-every", type=float, default=45.0, metavar="SECONDS",
+                          help="one chat answer about this often, on average (0 = a silent room; default 45)")
+    rehearse.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    rehearse.add_argument("--timeline", action="store_true", help="also print every line with its time")
+    rehearse.add_argument("--config", help="TOML config (default: configs/default.toml)")
+    rehearse.set_defaults(func=_rehearse)
 
     jobs = cmds.add_parser("jobs", help="scheduled jobs in the database: list, pause, resume, run now, sync",
                            description="Operates on the job table (scripts.database_url / scripts.jobs_table). A "
@@ -172,6 +186,30 @@ def _show(args: argparse.Namespace) -> int:
     if skipped:
         print(f"({skipped} segment(s) skipped: a variable has no value now; try --knowledge / --viewers)",
               file=sys.stderr)
+    return 0
+
+
+def _rehearse(args: argparse.Namespace) -> int:
+    from scripts_library.rehearsal import Rehearsal
+    from scripts_library.scheduler import ScheduleError
+    from scripts_library.script_file import ScriptLoadError
+
+    settings = _settings(args.config).scripts.model_copy(update={"dir": _directory(args)})
+    args.db = None
+    lookup, source = _product_lookup(args)
+    try:
+        rehearsal = Rehearsal(settings, lookup or (lambda _id: None), seed=args.seed)
+    except (ScriptLoadError, ScheduleError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    report = rehearsal.run(minutes=args.minutes, chat_every_s=args.chat_every)
+    if args.timeline:
+        for aired in report.timeline:
+            minute, second = divmod(int(aired.start), 60)
+            print(f"{minute:>3}:{second:02d} {aired.end - aired.start:5.1f}s {aired.kind:<9} {aired.text}")
+    print(report.summary())
+    if lookup is None:
+        print(f"note: {source}; lines with {{price}}/{{stock}} were skipped", file=sys.stderr)
     return 0
 
 

@@ -33,7 +33,7 @@ class IdleStats:
 
     fired: int = 0
     fired_generated: int = 0
-    exhausted: int = 0
+    exhausted: int = 0  # quiet spells with no line left to say (at most one per gap)
     llm_errors: int = 0
     llm_rejected: int = 0
 
@@ -103,11 +103,12 @@ class IdleFiller:
             return None
         line = self._choose(now)
         if line is None:
-            self.stats.exhausted += 1
-            if self._on_exhausted is not None and (
-                    self._last_exhausted_at is None or now - self._last_exhausted_at >= self.gap_s):
+            # Counted (and reported) once per gap, not on every tick of the same quiet spell.
+            if self._last_exhausted_at is None or now - self._last_exhausted_at >= self.gap_s:
                 self._last_exhausted_at = now
-                self._on_exhausted()
+                self.stats.exhausted += 1
+                if self._on_exhausted is not None:
+                    self._on_exhausted()
             return None
         self._requested = False
         self._last_fired_at = now

@@ -93,6 +93,7 @@ class ScriptsService:
         self.ready = asyncio.Event()  # set by run() once the job table is synced
         self._last_prefetch = float("-inf")
         self.skipped_sold_out = 0
+        self._script_started_at: dict[str, float] = {}
 
     def _check_against_store(self, product_lookup: Callable[[str], Any]) -> None:
         # Unknown variables are script bugs: refuse to start. An unknown product may just not be imported
@@ -274,6 +275,7 @@ class ScriptsService:
             self.runner.enqueue(script.id, reason="carousel")
 
     def _on_script_start(self, script: Script) -> None:
+        self._script_started_at[script.id] = self._clock()
         # The host is now talking about this product: the brain must treat it as current.
         if script.product_id and script.product_id != self.carousel.current:
             try:
@@ -282,13 +284,30 @@ class ScriptsService:
                 log.warning("script names a product the store does not know", extra={"script": script.id})
 
     def _on_idle_exhausted(self) -> None:
-        # Every idle line was said recently: talk about the current product instead of going silent.
+        # Every idle line was said recently: talk about a product instead of going silent or repeating.
+        # The current product's script if it has not played within the no-repeat window, else the next
+        # product of the carousel (which queues its script); a one-product shop replays its script.
+        window = self.settings.idle_no_repeat_min * 60
         current = self.carousel.current
         script = self.library.script_for_product(current) if current else None
+        if script is not None and self._played_within(script.id, window):
+            if self.carousel.rotate(skip=lambda pid: self._sold_out(pid) or self._product_played_within(pid, window)):
+                return  # the carousel queued the next product's script
+            if self.carousel.rotate(skip=self._sold_out):
+                return  # everything played recently: the least recent turn in carousel order
         if script is None and self.carousel.products:
-            script = self.library.script_for_product(self.carousel.products[0])
+            if self.carousel.rotate(skip=self._sold_out):
+                return
         if script is not None:
             self.runner.enqueue(script.id, reason="idle lines used up")
+
+    def _played_within(self, script_id: str, window_s: float) -> bool:
+        started = self._script_started_at.get(script_id)
+        return started is not None and self._clock() - started < window_s
+
+    def _product_played_within(self, product_id: str, window_s: float) -> bool:
+        script = self.library.script_for_product(product_id)
+        return script is not None and self._played_within(script.id, window_s)
 
     def _language(self) -> str:
         if self.settings.language != "auto":
