@@ -234,7 +234,9 @@ async def metrics_page(request: web.Request) -> web.Response:
     host_metrics = request.app[METRICS_KEY]
     if host_metrics is None:
         return _error(404, "metrics are not enabled in this host")
-    body = await asyncio.to_thread(host_metrics.exposition)
+    # On the loop, not in a thread: the collector calls backend.health(), which the protocol promises to
+    # call from the event loop only; a scrape costs a few ms (benchmarks/RESULTS_console.md).
+    body = host_metrics.exposition()
     return web.Response(body=body, headers={"Content-Type": host_metrics.content_type})
 
 
