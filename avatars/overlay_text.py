@@ -70,6 +70,13 @@ class TextRenderer:
 
     def __init__(self, font_path: str | None = None, *, cache_size: int = 64):
         self.font_path, self.cjk = find_font(font_path)
+        if self.font_path:  # a bad font file fails here, at start-up, not at the first overlay on air
+            from PIL import ImageFont
+
+            try:
+                ImageFont.truetype(self.font_path, 12)
+            except OSError as exc:
+                raise ValueError(f"avatar.font: cannot load font {self.font_path}: {exc}") from None
         self._fonts: dict[int, object] = {}
         self._cache: OrderedDict[tuple, TextImage] = OrderedDict()
         self._cache_size = cache_size

@@ -143,6 +143,13 @@ def test_overlay_falls_back_to_a_latin_font_with_a_warning(monkeypatch, caplog):
         overlay_text.TextRenderer("/nonexistent/font.ttf")
 
 
+def test_a_bad_font_file_is_refused_at_start_up(tmp_path):
+    bogus = tmp_path / "font.ttf"
+    bogus.write_bytes(b"not a font")
+    with pytest.raises(ValueError, match=r"avatar.font: cannot load font .*font.ttf"):
+        BuiltinAvatar(160, 90, 25, loop_seconds=2.0, font_path=str(bogus))
+
+
 def test_overlay_text_is_cached_per_distinct_string(avatar):
     renderer = avatar._overlay.text
     a = renderer.render("商品", size=16, height=24, max_width=100, color=(1, 2, 3))
