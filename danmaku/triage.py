@@ -99,6 +99,7 @@ class TriageQueue:
 
     @classmethod
     def from_settings(cls, s: "TriageSettings", clock: Callable[[], float] = time.monotonic) -> "TriageQueue":
+        """Build from ``[chat.triage]``."""
         stale = {TriageClass.ADMIN: s.stale_admin_s, TriageClass.PAID: s.stale_paid_s, TriageClass.GIFT: s.stale_gift_s,
                  TriageClass.QUESTION: s.stale_question_s, TriageClass.COMMENT: s.stale_comment_s,
                  TriageClass.PRESENCE: s.stale_presence_s}

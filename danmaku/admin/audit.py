@@ -29,6 +29,7 @@ class AuditRecord:
     detail: str = ""
 
     def to_dict(self) -> dict:
+        """JSON-ready form (one JSONL line)."""
         return asdict(self)
 
 
@@ -41,6 +42,7 @@ class AuditLog:
         self.on_record: list[Callable[[AuditRecord], Any]] = []
 
     def append(self, record: AuditRecord) -> None:
+        """Keep, persist, log and hand on one record."""
         with self._lock:
             self._records.append(record)
         self._persist(record)

@@ -61,10 +61,12 @@ class Actor:
 
     @classmethod
     def console(cls, name: str = "console") -> "Actor":
+        """The operator at the web console."""
         return cls(source="console", uname=name)
 
     @classmethod
     def http(cls, name: str = "http") -> "Actor":
+        """A caller of the admin HTTP API (authenticated by its bearer token)."""
         return cls(source="http", uname=name)
 
 

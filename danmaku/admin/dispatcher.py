@@ -44,6 +44,7 @@ class AdminResult:
     message: str = ""
 
     def to_dict(self) -> dict:
+        """JSON-ready form (for the HTTP API)."""
         cmd = self.command
         return {"command": cmd.name.value if cmd else None, "args": cmd.args() if cmd else {},
                 "authorized": self.authorized, "result": self.result, "message": self.message}
@@ -62,6 +63,7 @@ class AdminPolicy:
 
     @classmethod
     def from_settings(cls, settings: "AdminSettings") -> "AdminPolicy":
+        """Build from ``[chat.admin]``."""
         try:
             return cls(settings.uids, settings.trust_room_admins, settings.room_admin_commands)
         except ValueError as exc:
@@ -73,6 +75,7 @@ class AdminPolicy:
                 or (self.trust_room_admins and actor.is_room_admin and actor.platform == "bilibili"))
 
     def allows(self, actor: Actor, name: CommandName) -> bool:
+        """May ``actor`` run ``name``?"""
         if actor.source in ("console", "http"):
             return True
         if actor.uid != 0 and actor.uid in self.uids:
@@ -100,6 +103,7 @@ class AdminDispatcher:
         self.handlers[CommandName(name)] = handler
 
     def is_command(self, text: str) -> bool:
+        """Does ``text`` start with the command prefix?"""
         return looks_like_command(text, self.prefix)
 
     async def handle_chat(self, event: ChatEvent) -> AdminResult | None:

@@ -43,6 +43,7 @@ class BannedWord:
     @classmethod
     def build(cls, word: str, category: str, scope: str = "both", whole_message: bool = False,
               homophones: bool = True) -> "BannedWord":
+        """An entry with its keys, latin tokens and pinyin syllables computed once."""
         keys = make_keys(word)
         key = keys.whole
         has_han = any(is_han(c) for c in key)
@@ -118,6 +119,7 @@ class WordMatcher:
             self._by_scope[scope] = _ScopeIndex([w for w in words if w.scope in ("both", scope)])
 
     def find(self, keys: TextKeys, scope: str = "incoming") -> WordMatch | None:
+        """The first banned word in the text behind ``keys`` for ``scope``, or None."""
         index = self._by_scope[scope]
         return index.find(keys, self.homophones)
 

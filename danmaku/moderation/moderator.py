@@ -156,10 +156,12 @@ class Moderator:
         return until
 
     def unmute(self, uid: int) -> bool:
+        """Lift a mute; False if the user was not muted."""
         with self._lock:
             return self._muted.pop(uid, None) is not None
 
     def is_muted(self, uid: int) -> bool:
+        """Is ``uid`` muted right now (expired mutes are dropped here)?"""
         with self._lock:
             until = self._muted.get(uid)
             if until is None:
@@ -171,6 +173,7 @@ class Moderator:
 
     @property
     def muted(self) -> dict[int, float]:
+        """uid -> wall-clock expiry of every mute (inf = until unmuted)."""
         with self._lock:
             return dict(self._muted)
 

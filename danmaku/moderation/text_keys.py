@@ -59,6 +59,7 @@ def display_clean(text: str) -> str:
 
 
 def is_han(c: str) -> bool:
+    """Is ``c`` a CJK ideograph (basic block or extension A)?"""
     return "\u4e00" <= c <= "\u9fff" or "\u3400" <= c <= "\u4dbf"
 
 

@@ -45,6 +45,7 @@ class BilibiliSource(ChatSource):
 
     @classmethod
     def from_settings(cls, settings: "ChatSettings", **overrides: Any) -> "BilibiliSource":
+        """Build from ``[chat.bilibili]`` (non-None overrides win: room, api_base, ws_url)."""
         cfg = settings.bilibili.model_copy(update={k: v for k, v in overrides.items() if v is not None})
         return cls(cfg)
 

@@ -30,6 +30,7 @@ class ConsoleSource(ChatSource):
 
     @classmethod
     def from_settings(cls, settings: "ChatSettings", **overrides: Any) -> "ConsoleSource":
+        """Build from ``[chat.console]``."""
         return cls(default_uname=overrides.get("uname") or settings.console.uname)
 
     async def _produce(self) -> None:

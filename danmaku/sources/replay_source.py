@@ -36,6 +36,7 @@ class ReplaySource(ChatSource):
 
     @classmethod
     def from_settings(cls, settings: "ChatSettings", **overrides: Any) -> "ReplaySource":
+        """Build from ``[chat.replay]`` (non-None overrides win: file, speed)."""
         cfg = settings.replay.model_copy(update={k: v for k, v in overrides.items() if v is not None})
         if not cfg.file:
             raise ValueError("chat.replay.file must name a JSONL recording")
