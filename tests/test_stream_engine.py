@@ -286,3 +286,16 @@ def test_recording_rotates_by_size_too(tmp_path):
     for r in reports:
         assert r.video.keyframes[0] == r.video.pts[0] == 0
         assert len(r.video.dts) % 50 == 0 or r is reports[-1]  # cuts only at keyframes (GOP 50)
+
+
+def test_ffmpeg_errors_never_carry_the_stream_key_into_health():
+    from streamer.encoder import AVEncoder
+    from streamer.health import SinkHealth
+    from streamer.sinks.rtmp_sink import RtmpSink
+
+    s = settings()
+    url = "rtmp://127.0.0.1:1/live-bvc/?streamname=live_1&key=topsecret"
+    sink = RtmpSink(url, AVEncoder(s), SinkHealth("rtmp1", "rtmp"), s.rtmp, max_packets=100)
+    msg = sink._scrub(f"ExitError: [Errno 1414092869] Immediate exit requested: '{url}'")
+    assert "topsecret" not in msg and "rtmp://127.0.0.1:1/live-bvc/" in msg
+    sink.encoder.close()

@@ -108,7 +108,7 @@ class RtmpSink(PacketSink):
                 except Exception as exc:
                     stable = self._publishing_since is not None and time.monotonic() - self._publishing_since >= STABLE_AFTER_S
                     self._publishing.clear()
-                    message = str(exc) if isinstance(exc, HungServer) else f"{type(exc).__name__}: {exc}"
+                    message = str(exc) if isinstance(exc, HungServer) else self._scrub(f"{type(exc).__name__}: {exc}")
                     if not self._hung.is_set():
                         self.health.error(message)
                     if self.outage_started is None:
@@ -134,6 +134,12 @@ class RtmpSink(PacketSink):
             self.health.set_state("stopped")
 
     _publishing_since: float | None = None
+
+    def _scrub(self, message: str) -> str:
+        """FFmpeg errors quote the URL: keep the stream key out of health and logs."""
+        for secret in (self.url, self.url.split("?", 1)[0]):
+            message = message.replace(secret, self.health.target)
+        return message
 
     def _publish(self) -> None:
         """Publish until stopped (returns None) or an error (raises)."""
