@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
-from avatars.base import MouthShape
+from avatars.base import Avatar, MouthShape
 from lipsync.audio_features import frame_features, to_mono_float
 from lipsync.base import Renderer, RenderJob, register
 from lipsync.mouth_warp import find_lip_line, warp_mouth
@@ -22,7 +23,8 @@ class VisemeRenderer(Renderer):
     def __init__(self, settings: LipsyncSettings | None = None, device: str = "cpu") -> None:
         self.settings = settings or LipsyncSettings()
         self.device = "cpu"  # numpy/OpenCV only; the argument exists so every renderer is built the same way
-        self._lip_lines: dict[tuple[int, int], float] = {}  # (avatar id, loop index) -> lip row in the mouth box
+        # avatar -> {loop index: lip row in the mouth box}; weak, so a replaced avatar's entries go with it
+        self._lip_lines: WeakKeyDictionary[Avatar, dict[int, float]] = WeakKeyDictionary()
 
     def mouth_shapes(self, job: RenderJob) -> list[MouthShape]:
         """The mouth shape of every output frame of ``job`` (silent frames are exactly CLOSED)."""
@@ -42,8 +44,8 @@ class VisemeRenderer(Renderer):
             frame = avatar.frame(loop_index)
             if not shape.closed:
                 box = avatar.mouth_box(loop_index)
-                key = (id(avatar), loop_index)
-                if key not in self._lip_lines:  # loop frames never change: find each lip line once
-                    self._lip_lines[key] = find_lip_line(frame, box)
-                warp_mouth(frame, box, shape, gap_share, lip_y=self._lip_lines[key])
+                lines = self._lip_lines.setdefault(avatar, {})
+                if loop_index not in lines:  # loop frames never change: find each lip line once
+                    lines[loop_index] = find_lip_line(frame, box)
+                warp_mouth(frame, box, shape, gap_share, lip_y=lines[loop_index])
             yield frame

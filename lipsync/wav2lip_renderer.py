@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
@@ -40,8 +41,9 @@ class Wav2LipRenderer(Renderer):
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
             torch.backends.cudnn.benchmark = True
-        self._boxes: dict[int, list[Box]] = {}
-        self._pack_crops: dict[int, list[bool]] = {}  # per loop index: the pack's crop matches our box
+        # Per avatar (weak keys: a replaced avatar's entries go with it): boxes, and whether the pack's crop fits.
+        self._boxes: WeakKeyDictionary[Avatar, list[Box]] = WeakKeyDictionary()
+        self._pack_crops: WeakKeyDictionary[Avatar, list[bool]] = WeakKeyDictionary()
         self._generation = 0
 
     def clear(self) -> None:
@@ -54,7 +56,7 @@ class Wav2LipRenderer(Renderer):
         Packs with precomputed crops (``face_crop``/``face_crop_box``) give the boxes their crops were cut from;
         those are used as they are (already padded and smoothed at preparation), so crop and paste agree.
         """
-        key = id(avatar)
+        key = avatar
         if key not in self._boxes:
             pack_boxes = self._pack_crop_boxes(avatar)
             if pack_boxes is not None:
@@ -83,7 +85,7 @@ class Wav2LipRenderer(Renderer):
         return None if any(b is None for b in boxes) else boxes
 
     def _crop(self, avatar: Avatar, loop_index: int, frame: np.ndarray, box: Box) -> np.ndarray:
-        usable = self._pack_crops.get(id(avatar))
+        usable = self._pack_crops.get(avatar)
         if usable is not None and usable[loop_index % len(usable)]:
             crop = avatar.face_crop(loop_index)
             if crop is not None and crop.shape == (FACE, FACE, 3):
