@@ -88,7 +88,8 @@ class ChatPipeline:
             return self._count("skipped:muted")
         clean = event.text
         if event.kind in _TEXT_KINDS:
-            verdict = self.moderator.check(event.text, event.uid, at=event.timestamp)
+            verdict = self.moderator.check(event.text, event.uid, at=event.timestamp,
+                                           limits=event.kind is EventKind.COMMENT)
             if not verdict.allowed:
                 if event.kind is EventKind.COMMENT:
                     return self._count(f"skipped:{verdict.reason}")

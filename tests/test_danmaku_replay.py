@@ -168,3 +168,18 @@ async def test_names_with_ads_are_not_spoken(tmp_path: Path) -> None:
     names = {i.uid: i.uname for i in items if i}
     assert names == {77: "", 78: "正常观众"}
     assert p.notes["name_withheld"] == 1
+
+
+async def test_super_chat_text_is_not_rate_limited(tmp_path: Path) -> None:
+    from danmaku.events import ChatEvent
+
+    p = pipeline_for(ZH, tmp_path)
+    for i in range(10):  # a chatty viewer hits the rate limit ...
+        await p.process(ChatEvent(kind=EventKind.COMMENT, platform="bilibili", room=1, uid=5, uname="话痨",
+                                  text=f"第{i}句话", timestamp=1000.0 + i))
+    assert p.counts["skipped:rate_limited"] > 0
+    # ... and then pays: the super chat's text is still read.
+    await p.process(ChatEvent(kind=EventKind.SUPER_CHAT, platform="bilibili", room=1, uid=5, uname="话痨",
+                              text="主播看看我的问题", super_chat_price_cny=30, timestamp=1010.0))
+    item = p.triage.get_nowait()
+    assert item.kind is EventKind.SUPER_CHAT and item.text == "主播看看我的问题"

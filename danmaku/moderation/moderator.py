@@ -178,9 +178,10 @@ class Moderator:
             return dict(self._muted)
 
     # -- verdicts ---------------------------------------------------------------------------------
-    def check(self, text: Any, uid: int = 0, at: float | None = None) -> Verdict:
+    def check(self, text: Any, uid: int = 0, at: float | None = None, limits: bool = True) -> Verdict:
         """Verdict for one incoming message from ``uid``.
 
+        ``limits=False`` skips the rate limit and duplicate checks (a paid super chat is never "too many").
         ``at`` is the event's own unix time (rate and duplicate windows then follow the room's clock,
         so an accelerated replay is judged as it happened); default: now.
         """
@@ -202,7 +203,7 @@ class Moderator:
             return self._done(Verdict(text, False, reason, "", uid, detail))
         if _is_spam_repetition(keys.whole):
             return self._done(Verdict(text, False, "spam", "", uid, "repetition"))
-        if uid:
+        if uid and limits:
             limited = self._rate_and_duplicate(uid, keys.whole or clean, at)
             if limited:
                 return self._done(Verdict(text, False, limited, "", uid))
