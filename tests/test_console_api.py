@@ -5,7 +5,9 @@ import asyncio
 import json
 import os
 import stat
+import time
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -47,7 +49,8 @@ async def test_page_and_static_assets(console):
 async def test_session_reports_admin_state(console):
     body = await (await console.get("/api/session")).json()
     assert body == {"admin": False, "admin_enabled": True, "viewer_token_required": False,
-                    "token_env": "LIVEHOST_CONSOLE_TOKEN", "max_message_chars": 200, "asr": False}
+                    "token_env": "LIVEHOST_CONSOLE_TOKEN", "max_message_chars": 200, "asr": False,
+                    "preview": False}
     body = await (await console.get("/api/session", headers=AUTH)).json()
     assert body["admin"] is True
 
@@ -460,3 +463,47 @@ def test_snapshot_from_the_real_engine_health_object():
     text = HostMetrics(lambda: snap, process=False).exposition().decode()
     assert 'livehost_sink_state{kind="rtmp",sink="rtmp1",state="reconnecting"} 1.0' in text
     assert "livehost_stream_segments_interrupted 1.0" in text
+
+
+async def test_server_stop_ends_open_feeds_and_preview_relays():
+    """Stopping the console with a browser attached to the feed and the preview returns promptly."""
+    from host.console.server import ConsoleServer
+
+    async def endless(request):
+        resp = web.StreamResponse(headers={"Content-Type": "video/x-flv"})
+        await resp.prepare(request)
+        while True:
+            await resp.write(b"FLV-bytes")
+            await asyncio.sleep(0.05)
+
+    upstream_app = web.Application()
+    upstream_app.router.add_get("/live.flv", endless)
+    async with TestServer(upstream_app, host="127.0.0.1") as upstream:
+        backend = RecordingBackend(preview_url=str(upstream.make_url("/live.flv")))
+        server = ConsoleServer(build_console_app(backend, token=None), "127.0.0.1", 0)
+        url = await server.start()
+        assert server.port > 0
+        async with aiohttp.ClientSession() as session:
+            feed = await session.get(url + "/api/events")
+            preview = await session.get(url + "/preview.flv")
+            assert (await asyncio.wait_for(preview.content.readexactly(9), 5)) == b"FLV-bytes"
+            assert backend.feed.subscribers == 1
+            started = time.monotonic()
+            await asyncio.wait_for(server.stop(), 10)
+            assert time.monotonic() - started < 5
+            assert backend.feed.subscribers == 0
+            feed.close()
+            preview.close()
+
+
+async def test_port_in_use_is_one_clear_error():
+    from host.console.server import ConsoleServer
+
+    first = ConsoleServer(build_console_app(RecordingBackend(), token=None), "127.0.0.1", 0)
+    await first.start()
+    try:
+        second = ConsoleServer(build_console_app(RecordingBackend(), token=None), "127.0.0.1", first.port)
+        with pytest.raises(OSError, match="console.host/console.port"):
+            await second.start()
+    finally:
+        await first.stop()

@@ -172,6 +172,7 @@ async def session(request: web.Request) -> web.Response:
         "token_env": request.app[SETTINGS_KEY].token_env,
         "max_message_chars": request.app[SETTINGS_KEY].max_message_chars,
         "asr": request.app[ASR_KEY],
+        "preview": bool(request.app[SETTINGS_KEY].preview_url or request.app[BACKEND_KEY].preview_url),
     })
 
 

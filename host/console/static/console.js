@@ -64,6 +64,7 @@ function renderSession() {
 async function loadSession() {
   const { data } = await api("/api/session");
   state.admin = !!data.admin; state.adminEnabled = !!data.admin_enabled; state.tokenEnv = data.token_env;
+  state.preview = data.preview;
   if (data.max_message_chars) $("#chat-text").maxLength = data.max_message_chars;
   $("#mic-row").hidden = !(data.asr && window.MediaRecorder && navigator.mediaDevices);
   renderSession();
@@ -88,6 +89,7 @@ let player = null, retryTimer = null;
 
 function startPreview() {
   clearTimeout(retryTimer);
+  if (state.preview === false) { $("#preview-state").textContent = "预览未开启 · preview off (stream.preview.enabled)"; return; }
   if (player) { try { player.destroy(); } catch (_) { /* already gone */ } player = null; }
   if (!window.mpegts || !mpegts.getFeatureList().mseLivePlayback) {
     $("#preview-state").textContent = "浏览器不支持 MSE · no MSE playback"; return;
@@ -376,7 +378,6 @@ setInterval(loadSchedule, 15000);
 
 // ---- start ---------------------------------------------------------------------------------------------
 
-loadSession().then(() => { loadProducts(); loadFaqs(); loadSchedule(); });
+loadSession().then(() => { loadProducts(); loadFaqs(); loadSchedule(); startPreview(); });
 loadHealth();
 startFeed();
-startPreview();
