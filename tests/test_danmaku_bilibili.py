@@ -311,3 +311,15 @@ async def test_unanswered_auth_times_out_and_retries(server):
         assert all(a["key"] == "local-test-token" and a["roomid"] == ROOM for a in server.auths)
     finally:
         await collector.close()
+
+
+async def test_stopping_the_source_leaves_no_library_tasks(server):
+    source = make_source(server)
+    collector = Collector(source)
+    await server.wait_for_auth(1)
+    await _until(lambda: source.stats.connected)
+    await collector.close()
+    await asyncio.sleep(0.1)
+    names = [t.get_coro().__qualname__ for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert not [n for n in names if "heartbeat" in n or "LiveDanmaku" in n], names
+    await _until(lambda: server.connected == 0, timeout=5)

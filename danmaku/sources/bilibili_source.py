@@ -74,9 +74,11 @@ class BilibiliSource(ChatSource):
                 dm.add_event_listener("ALL", lambda info, g=generation: self._on_library_event(g, info))
                 dm.add_event_listener("TIMEOUT", lambda _info, g=generation: self._on_library_timeout(g))
                 self.connection = dm
-                reason = await self._supervise(dm)
-                self.connection = None
-                await dm.release()
+                try:
+                    reason = await self._supervise(dm)
+                finally:  # also when the source is cancelled: the library's heartbeat tasks must not outlive it
+                    self.connection = None
+                    await dm.release()
                 was_established = self._established
                 self._established = False
                 self._generation += 1  # late dispatches from the old instance are ignored from here on
