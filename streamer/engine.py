@@ -289,12 +289,15 @@ class StreamEngine:
                         log.exception("composing frame failed; sending black", extra={"tick": n, "in_a_row": compose_errors})
                     frame = np.zeros((self.settings.height, self.settings.width, 3), np.uint8)
                     audio = self.timeline.silence
-                while not self._stop.is_set() or not self.realtime:
+                queued = False
+                while not queued and (not self._stop.is_set() or not self.realtime):
                     try:
                         self._encode_q.put((n, frame, audio), timeout=0.5)
-                        break
+                        queued = True
                     except queue.Full:
                         continue
+                if not queued:
+                    break  # stopping while the encoder was backed up: this frame never existed
                 n += 1
                 c.frames_sent = n
                 c.samples_sent = n * spf
