@@ -73,6 +73,10 @@ class Brain:
         self.counters = {"llm_answers": 0, "kb_answers": 0, "fallbacks": 0, "deflections": 0,
                          "blocked_sentences": 0, "unsupported_numbers": 0}
 
+    def warm_up(self) -> None:
+        """Load the embedding model, jieba and the retrieval index now (blocking), not on the first question."""
+        self.retriever.search("warm up", k=1)
+
     async def close(self) -> None:
         for task in list(self._background):
             task.cancel()
@@ -108,7 +112,6 @@ class Brain:
     async def answer(self, question: str, *, uid: int | None = None, uname: str = "",
                      product_id: str | None = None) -> AsyncIterator[str]:
         """Yield speakable sentences for one viewer question."""
-        started = time.monotonic()
         if uid is not None:
             await asyncio.to_thread(self.remember_rules, uid, uname, question)
         ctx = await asyncio.to_thread(self.context, question, uid, uname, product_id)
@@ -118,7 +121,8 @@ class Brain:
         source = "kb"
         sentences: AsyncIterator[str]
         if self.llm is not None and self.llm.available:
-            sentences = self._llm_or_fallback(ctx, started)
+            # The deadline counts from the LLM request: retrieval time is the same on both paths.
+            sentences = self._llm_or_fallback(ctx, time.monotonic())
         else:
             sentences = self._kb_sentences(ctx, question)
         fact_text = "\n".join([h.text for h in ctx.hits] + [question] +

@@ -61,6 +61,10 @@ class SentenceSplitter:
         buf = self.buffer
         i = 0
         while i < len(buf):
+            if i >= self.max_chars:
+                soft = max(buf.rfind(c, 0, self.max_chars) for c in _SOFT_BREAKS)
+                if soft > self.max_chars // 3:
+                    return soft + 1  # an over-long sentence: break at its last comma so speech starts
             ch = buf[i]
             if ch in _HARD_ENDS or ch == ".":
                 j = i + 1
