@@ -1,7 +1,8 @@
 """Costs of scripts_library on the director's hot path: `python -m benchmarks.scripts`.
 
 Measures: loading + checking the sample scripts, filling one segment at speaking time, one idle-filler
-tick, and one scheduler pass over the SQLite job table (what the host does each poll).
+tick, one scheduler pass over the SQLite job table (what the host does each poll), and a 60-minute
+rehearsal of the sample shop (busy and silent room).
 """
 from __future__ import annotations
 
@@ -62,11 +63,24 @@ def main() -> None:
         t_pass = _per_call(scheduler.run_due, 200)
         scheduler.close()
 
+    from scripts_library.rehearsal import Rehearsal
+
+    started = time.perf_counter()
+    rehearsal = Rehearsal(ScriptsSettings(dir=str(shop / "scripts")), products.get, seed=1)
+    busy = rehearsal.run(minutes=60, chat_every_s=45)
+    t_rehearse = time.perf_counter() - started
+    quiet = Rehearsal(ScriptsSettings(dir=str(shop / "scripts")), products.get, seed=1).run(minutes=60, chat_every_s=0)
+
     print(f"check 7 zh scripts against 6 products : {t_check * 1e3:8.2f} ms")
     print(f"next_segment + mark_spoken (filled)   : {t_segment * 1e6:8.1f} us")
     print(f"idle filler tick that picks a line    : {t_idle * 1e6:8.1f} us")
     print(f"schedule sync (9 jobs, SQLite)        : {t_sync * 1e3:8.2f} ms")
     print(f"scheduler pass, nothing due (SQLite)  : {t_pass * 1e3:8.2f} ms")
+    print(f"rehearse 60 min (14,400 director ticks): {t_rehearse:8.2f} s")
+    for name, report in (("chat every 45 s", busy), ("silent room", quiet)):
+        print(f"  {name:<16} longest silence {report.longest_silence_s:4.1f} s; air time: script "
+              f"{report.airtime('script') / 3600:.0%}, idle {report.airtime('idle') / 3600:.0%}, "
+              f"answers {report.airtime('answer') / 3600:.0%}; idle lines ran out {report.idle_exhausted} times")
 
 
 if __name__ == "__main__":
