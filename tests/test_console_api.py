@@ -111,6 +111,16 @@ async def test_login_cookie_grants_admin_and_logout_revokes(console):
     assert (await console.post("/api/admin/resume", json={"args": {}})).status == 401
 
 
+async def test_login_guessing_is_throttled(console):
+    for _ in range(5):
+        assert (await console.post("/api/login", json={"token": "guess"})).status == 401
+    resp = await console.post("/api/login", json={"token": TOKEN})  # even the right one waits now
+    assert resp.status == 429 and "wait" in (await resp.json())["error"]
+    # and so does a right bearer token from the same address: guessing through the header is no way round
+    assert (await console.post("/api/admin/skip", headers=AUTH)).status == 401
+    assert console.backend.admin_calls == []
+
+
 async def test_viewer_post_reaches_backend_without_token(console):
     resp = await console.post("/api/chat", json={"uname": "小明", "text": "S3 多少钱？"})
     assert resp.status == 200

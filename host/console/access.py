@@ -70,6 +70,22 @@ class AccessControl:
         self.loopback_only = loopback_only
         self.session_ttl_s = session_ttl_s
         self._sessions: dict[str, float] = {}  # session id -> expiry (monotonic)
+        self._failures: dict[str, list[float]] = {}  # remote -> recent failed logins (monotonic)
+
+    # Guessing the token through /api/login: a few tries per minute per address, then a pause.
+    LOGIN_FAILURES = 5
+    LOGIN_WINDOW_S = 60.0
+
+    def login_blocked(self, remote: str) -> bool:
+        now = time.monotonic()
+        recent = [t for t in self._failures.get(remote, []) if now - t < self.LOGIN_WINDOW_S]
+        self._failures[remote] = recent
+        return len(recent) >= self.LOGIN_FAILURES
+
+    def login_failed(self, remote: str) -> None:
+        if len(self._failures) > 10_000:  # bounded memory whatever the number of addresses
+            self._failures.clear()
+        self._failures.setdefault(remote, []).append(time.monotonic())
 
     @property
     def admin_enabled(self) -> bool:
@@ -93,7 +109,13 @@ class AccessControl:
         """Bearer token in the header, or a live session cookie."""
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
-            return self.token_matches(header[7:].strip())
+            remote = request.remote or "?"
+            if self.login_blocked(remote):
+                return False
+            if self.token_matches(header[7:].strip()):
+                return True
+            self.login_failed(remote)  # wrong bearer tokens count like wrong logins
+            return False
         sid = request.cookies.get(SESSION_COOKIE)
         expiry = self._sessions.get(sid or "")
         return expiry is not None and expiry > time.monotonic()

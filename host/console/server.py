@@ -182,8 +182,12 @@ async def login(request: web.Request) -> web.Response:
     token = body.get("token")
     if not access.admin_enabled:
         return _error(403, f"admin actions are disabled: set env {request.app[SETTINGS_KEY].token_env}")
+    remote = request.remote or "?"
+    if access.login_blocked(remote):
+        return _error(429, f"too many wrong tokens: wait {access.LOGIN_WINDOW_S:.0f} s")
     if not isinstance(token, str) or not access.token_matches(token.strip()):
-        log.warning("console login refused", extra={"remote": request.remote})
+        access.login_failed(remote)
+        log.warning("console login refused", extra={"remote": remote})
         return _error(401, "wrong token")
     resp = _json({"admin": True})
     resp.set_cookie(SESSION_COOKIE, access.new_session(), httponly=True, samesite="Strict",
