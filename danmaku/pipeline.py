@@ -81,6 +81,12 @@ class ChatPipeline:
                 self.viewer_count = event.viewer_count
             return self._count("viewer_count")
         if event.kind is EventKind.COMMENT and self.dispatcher.is_command(event.text):
+            if not self.dispatcher.policy.may_command(self.dispatcher.actor_for(event)):
+                # A viewer's slash command is denied and audited, but a muted or flooding viewer is not
+                # allowed to fill the audit with it.
+                verdict = self.moderator.check(event.text, event.uid, at=event.timestamp)
+                if verdict.reason in ("muted", "rate_limited", "duplicate"):
+                    return self._count(f"skipped:{verdict.reason}")
             result = await self.dispatcher.handle_chat(event)
             return self._count(f"command:{result.result}" if result else "command:none")
         if event.uid and self.moderator.is_muted(event.uid) and event.kind not in (EventKind.SUPER_CHAT,

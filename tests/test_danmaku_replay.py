@@ -183,3 +183,23 @@ async def test_super_chat_text_is_not_rate_limited(tmp_path: Path) -> None:
                               text="主播看看我的问题", super_chat_price_cny=30, timestamp=1010.0))
     item = p.triage.get_nowait()
     assert item.kind is EventKind.SUPER_CHAT and item.text == "主播看看我的问题"
+
+
+async def test_viewer_command_floods_do_not_fill_the_audit(tmp_path: Path) -> None:
+    from danmaku.events import ChatEvent
+
+    p = pipeline_for(ZH, tmp_path)
+    for i in range(20):
+        await p.process(ChatEvent(kind=EventKind.COMMENT, platform="bilibili", room=1, uid=66, uname="捣乱",
+                                  text="/pause", timestamp=2000.0 + i))
+    p.moderator.mute(67)
+    await p.process(ChatEvent(kind=EventKind.COMMENT, platform="bilibili", room=1, uid=67, uname="被禁言",
+                              text="/resume", timestamp=2000.0))
+    audit = p.dispatcher.audit.recent(100)
+    assert [(r.actor_uid, r.result) for r in audit] == [(66, "denied")]
+    assert p.counts["skipped:duplicate"] == 19 and p.counts["skipped:muted"] == 1
+    # An admin's commands are never throttled this way.
+    for i in range(3):
+        await p.process(ChatEvent(kind=EventKind.COMMENT, platform="bilibili", room=1, uid=10001, uname="房管小李",
+                                  text="/status", timestamp=2000.0 + i, is_room_admin=True))
+    assert [r.result for r in p.dispatcher.audit.recent(3)] == ["ok", "ok", "ok"]

@@ -110,9 +110,13 @@ class AdminDispatcher:
         """A chat comment that is a /command: authorize and run it. None when it is not a command."""
         if event.kind is not EventKind.COMMENT or not self.is_command(event.text):
             return None
-        actor = Actor(source="chat", uid=event.uid, uname=event.uname, platform=event.platform,
-                      is_room_admin=event.is_room_admin)
-        return await self.execute_text(event.text, actor)
+        return await self.execute_text(event.text, self.actor_for(event))
+
+    @staticmethod
+    def actor_for(event: ChatEvent) -> Actor:
+        """The actor behind a chat comment."""
+        return Actor(source="chat", uid=event.uid, uname=event.uname, platform=event.platform,
+                     is_room_admin=event.is_room_admin)
 
     async def execute_text(self, text: str, actor: Actor) -> AdminResult:
         """Parse ``text`` as a command from ``actor`` and run it if allowed; always audited."""
