@@ -179,16 +179,16 @@ def test_pack_overlay_draws_panels_only_with_text(tmp_path):
 
 
 def test_damaged_loop_on_disk_holds_the_last_good_frame(tmp_path, caplog):
-    pack = make_pack(tmp_path / "p", 30, kind="images", gop=10)
+    pack = make_pack(tmp_path / "p", 40, kind="images", gop=10)
     a = PackAvatar(pack)
     try:
-        assert read_code(a.frame(9)) == 9
-        (pack / "frames" / "000015.png").unlink()  # damaged after start-up
+        assert read_code(a.frame(9)) == 9  # chunk 0 served, chunk 1 read ahead; chunk 2 not touched yet
+        (pack / "frames" / "000025.png").unlink()  # damaged after start-up, inside chunk 2
         with caplog.at_level("ERROR", logger="avatars.pack"):
-            held = [a.frame(i) for i in (10, 11, 12)]
+            held = [a.frame(i) for i in (20, 21, 22)]
         assert all(read_code(f) == 9 for f in held) and a.decode_errors == 3
         assert caplog.text.count("cannot be decoded") == 1  # logged once per chunk, not per frame
-        assert read_code(a.frame(25)) == 25  # other chunks play on
+        assert read_code(a.frame(12)) == 12 and read_code(a.frame(35)) == 35  # other chunks play on
     finally:
         a.close()
 
