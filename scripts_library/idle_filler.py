@@ -122,14 +122,20 @@ class IdleFiller:
         """Say an idle line at the next quiet moment even before the gap (the idle script's own schedule)."""
         self._requested = True
 
-    def upcoming(self, now: float) -> ScriptLine | None:
-        """The idle line ``due()`` would pick next (filled now), for pre-rendering."""
-        if self._generated:
-            return None  # choice between generated and scripted lines is made at due() time
+    def upcoming(self, now: float) -> list[ScriptLine]:
+        """The idle lines ``due()`` may pick next (filled now), for pre-rendering: the planned scripted line
+        and the first LLM line, since the choice between the two is made at ``due()`` time."""
+        lines = []
         position = self._plan(now)
-        if position is None:
-            return None
-        return self._fill(position, self._planned[1])
+        if position is not None:
+            line = self._fill(position, self._planned[1])
+            if line is not None:
+                lines.append(line)
+        current = self._values.current_product_id()
+        generated = next((g for g in self._generated if g.product_id == current), None)
+        if generated is not None:
+            lines.append(self._generated_line(generated))
+        return lines
 
     def forget(self) -> None:
         """Clear the no-repeat memory (tests, or a new show)."""
@@ -171,9 +177,13 @@ class IdleFiller:
         if generated_ok:
             chosen = generated_ok[0]
             self._generated.remove(chosen)
-            return ScriptLine(text=chosen.text, kind="generated", script_id=None, segment_index=0, segment_count=1,
-                              product_id=chosen.product_id, source="llm", key=("generated", chosen.text))
+            return self._generated_line(chosen)
         return None
+
+    @staticmethod
+    def _generated_line(generated: _Generated) -> ScriptLine:
+        return ScriptLine(text=generated.text, kind="generated", script_id=None, segment_index=0, segment_count=1,
+                          product_id=generated.product_id, source="llm", key=("generated", generated.text))
 
     def _scripted(self, now: float) -> ScriptLine | None:
         tried: set[int] = set()

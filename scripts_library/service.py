@@ -190,9 +190,7 @@ class ScriptsService:
         count = self.settings.prerender_ahead if count is None else count
         texts = [line.text for line in self.runner.upcoming(count)]
         if len(texts) < count:
-            idle = self.idle.upcoming(now)
-            if idle is not None:
-                texts.append(idle.text)
+            texts += [line.text for line in self.idle.upcoming(now)]
         return texts[:count]
 
     def prefetch(self, now: float) -> None:

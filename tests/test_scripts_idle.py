@@ -193,3 +193,15 @@ async def test_llm_lines_follow_the_current_product_and_failures_fall_back():
 def test_gap_must_be_positive():
     with pytest.raises(ValueError):
         _filler(gap_s=0, lead_s=0)
+
+
+async def test_upcoming_offers_the_planned_line_and_the_next_llm_line():
+    products = load_products(SHOP / "knowledge.yaml")
+    values = SpeakingValues(products.get, lambda: 41, now=lambda: T0, current_product_id=lambda: "p-watch-s3")
+    filler = IdleFiller(load_library(SHOP / "scripts").idle_pools(), values, generator=FakeLineWriter(),
+                        llm_share=0.0, rng=random.Random(5))
+    await filler.refill()
+    upcoming = filler.upcoming(0.0)
+    assert [line.kind for line in upcoming] == ["idle", "generated"]
+    said = filler.due(10.0, True, 0.0)
+    assert said.text == upcoming[0].text  # the planned line is the one said (so its audio was ready)
