@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,7 +85,7 @@ class ChatPipeline:
             if not self.dispatcher.policy.may_command(self.dispatcher.actor_for(event)):
                 # A viewer's slash command is denied and audited, but a muted or flooding viewer is not
                 # allowed to fill the audit with it.
-                verdict = self.moderator.check(event.text, event.uid, at=event.timestamp)
+                verdict = self.moderator.check(event.text, _rate_key(event), at=event.timestamp)
                 if verdict.reason in ("muted", "rate_limited", "duplicate"):
                     return self._count(f"skipped:{verdict.reason}")
             result = await self.dispatcher.handle_chat(event)
@@ -94,7 +95,7 @@ class ChatPipeline:
             return self._count("skipped:muted")
         clean = event.text
         if event.kind in _TEXT_KINDS:
-            verdict = self.moderator.check(event.text, event.uid, at=event.timestamp,
+            verdict = self.moderator.check(event.text, _rate_key(event), at=event.timestamp,
                                            limits=event.kind is EventKind.COMMENT)
             if not verdict.allowed:
                 if event.kind is EventKind.COMMENT:
@@ -129,3 +130,11 @@ class ChatPipeline:
         if self.source is not None:
             out["source"] = {"kind": self.source.kind, **self.source.stats.snapshot()}
         return out
+
+
+def _rate_key(event: ChatEvent) -> int:
+    """The key for per-user limits: the uid, or (bilibili sends uid 0 to anonymous connections) a stable
+    negative number derived from the name, so masked viewers are still rate-limited one by one."""
+    if event.uid or not event.uname:
+        return event.uid
+    return -(zlib.crc32(event.uname.encode("utf-8")) + 1)

@@ -203,3 +203,19 @@ async def test_viewer_command_floods_do_not_fill_the_audit(tmp_path: Path) -> No
         await p.process(ChatEvent(kind=EventKind.COMMENT, platform="bilibili", room=1, uid=10001, uname="房管小李",
                                   text="/status", timestamp=2000.0 + i, is_room_admin=True))
     assert [r.result for r in p.dispatcher.audit.recent(3)] == ["ok", "ok", "ok"]
+
+
+async def test_anonymous_viewers_are_limited_by_name(tmp_path: Path) -> None:
+    from danmaku.events import ChatEvent
+
+    # Without a logged-in credential bilibili sends uid 0 and masked names.
+    p = pipeline_for(ZH, tmp_path)
+    for i in range(3):
+        await p.process(ChatEvent(kind=EventKind.COMMENT, platform="bilibili", room=1, uid=0, uname="用***",
+                                  text="主播能念一下我的名字吗", timestamp=3000.0 + i))
+    await p.process(ChatEvent(kind=EventKind.COMMENT, platform="bilibili", room=1, uid=0, uname="观***",
+                              text="主播能念一下我的名字吗", timestamp=3003.0))
+    assert p.counts["skipped:duplicate"] == 2 and p.counts["queued"] == 2
+    r = await p.dispatcher.handle_chat(ChatEvent(kind=EventKind.COMMENT, platform="bilibili", room=1, uid=0,
+                                                 uname="用***", text="/say hi"))
+    assert r.result == "denied"  # uid 0 never matches an admin uid

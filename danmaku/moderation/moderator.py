@@ -188,7 +188,7 @@ class Moderator:
         self._maybe_auto_reload()
         if not isinstance(text, str):
             return self._done(Verdict(str(text)[:200], False, "malformed", "", uid))
-        if uid and self.is_muted(uid):
+        if uid > 0 and self.is_muted(uid):
             return self._done(Verdict(text, False, "muted", "", uid))
         if len(text) > self.hard_max_chars:
             return self._done(Verdict(text, False, "too_long", "", uid, f"{len(text)} chars"))
