@@ -309,7 +309,7 @@ async def test_event_feed_history_live_and_resume(console):
     assert utter["kind"] == "utterance" and utter["payload"]["state"] == "queued"
     resp.close()
     # a reconnecting browser sends Last-Event-ID and gets only what it missed
-    feed.publish(ChatItem("danmaku", 7, "u7", "spam http://x", allowed=False, reason="ad"))
+    feed.publish(ChatItem("comment", 7, "u7", "spam http://x", allowed=False, reason="ad"))
     again = await console.get("/api/events", headers={"Last-Event-ID": live[-1]["id"]})
     missed = await _read_sse(again, 1)
     assert json.loads(missed[0]["data"])["payload"]["reason"] == "ad"
@@ -517,3 +517,20 @@ async def test_port_in_use_is_one_clear_error():
             await second.start()
     finally:
         await first.stop()
+
+
+def test_chat_item_from_the_real_danmaku_event_and_verdict():
+    from danmaku.events import ChatEvent, EventKind
+    from danmaku.moderation.moderator import Moderator
+
+    from host.console.backend import chat_item_from_event
+
+    moderator = Moderator()
+    comment = ChatEvent(EventKind.COMMENT, "bilibili", 22637261, uid=1001, uname="小明", text="加微信 abc12345 领券")
+    item = chat_item_from_event(comment, moderator.check(comment.text, comment.uid))
+    assert (item.kind, item.uid, item.uname, item.source) == ("comment", 1001, "小明", "bilibili")
+    assert item.allowed is False and item.reason not in ("", "ok")
+    gift = ChatEvent(EventKind.GIFT, "bilibili", 22637261, uid=1002, uname="大户", gift_name="小心心", gift_count=3,
+                     gift_value_cny=1.5)
+    item = chat_item_from_event(gift)
+    assert (item.kind, item.text, item.amount, item.allowed, item.reason) == ("gift", "小心心 x3", 1.5, True, "")

@@ -68,7 +68,7 @@ class RecordingBackend:
     async def post_viewer_message(self, uname: str, text: str) -> PostResult:
         self.posted.append((uname, text))
         blocked = "http" in text or "加V" in text
-        item = ChatItem("danmaku", uid=None, uname=uname, text=text, allowed=not blocked,
+        item = ChatItem("comment", uid=None, uname=uname, text=text, allowed=not blocked,
                         reason="ad" if blocked else "ok", clean_text=text, source="console")
         event = self.feed.publish(item)
         if not blocked and text.endswith(("?", "？")):

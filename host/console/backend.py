@@ -182,7 +182,7 @@ class ScheduleEntry:
 class ChatItem:
     """A chat event as received, with the moderation verdict attached."""
 
-    kind: str  # "danmaku" | "super_chat" | "gift" | "guard" | "enter" | "follow" | ...
+    kind: str  # danmaku.events.EventKind value: "comment" | "super_chat" | "gift" | "guard" | "enter" | ...
     uid: int | str | None
     uname: str
     text: str
@@ -191,6 +191,22 @@ class ChatItem:
     clean_text: str = ""
     source: str = ""  # "bilibili" | "console" | "replay"
     amount: float = 0.0
+
+
+def chat_item_from_event(event: Any, verdict: Any | None = None) -> ChatItem:
+    """A feed item from a danmaku.events.ChatEvent and its moderation Verdict (None: not moderated, e.g. a gift)."""
+    kind = getattr(event.kind, "value", event.kind)
+    text = event.text
+    if not text and event.gift_name:
+        text = f"{event.gift_name} x{event.gift_count}" if event.gift_count else event.gift_name
+    amount = float(event.super_chat_price_cny or event.gift_value_cny or 0.0)
+    return ChatItem(
+        kind=str(kind), uid=event.uid or None, uname=event.uname, text=text,
+        allowed=True if verdict is None else bool(verdict.allowed),
+        reason="" if verdict is None else verdict.reason,
+        clean_text=text if verdict is None else verdict.clean_text,
+        source=event.platform, amount=amount,
+    )
 
 
 @dataclass

@@ -157,12 +157,16 @@ setInterval(loadHealth, 2000);
 // ---- live feed ----------------------------------------------------------------------------------------
 
 const MAX_EVENTS = 300;
+const KIND_LABELS = { super_chat: "醒目留言 SC", gift: "礼物 gift", guard: "上舰 guard", enter: "进场 enter",
+  follow: "关注 follow", share: "分享 share", like: "点赞 like" };
 function renderEvent(ev) {
   const p = ev.payload;
   let badge, who = "", text = "", extra = "", cls = "ev-" + ev.kind;
   if (ev.kind === "chat") {
-    badge = el("span", { class: "badge " + (p.allowed ? "allowed" : "blocked") }, p.allowed ? "通过 ok" : "拦截 " + p.reason);
-    who = p.uname + (p.kind !== "danmaku" ? " · " + p.kind : "");
+    const label = KIND_LABELS[p.kind] || p.kind;
+    badge = el("span", { class: "badge " + (p.allowed ? "allowed" : "blocked") },
+      p.allowed ? (p.kind === "comment" ? "通过 ok" : label) : "拦截 " + p.reason);
+    who = p.uname + (p.kind !== "comment" && !p.allowed ? " · " + label : "");
     text = p.text; if (p.amount) extra = " ¥" + p.amount;
     if (!p.allowed) cls += " ev-blocked";
   } else if (ev.kind === "utterance") {
