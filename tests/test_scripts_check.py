@@ -181,3 +181,18 @@ def test_wrapped_segment_lines_join_without_spaces_in_chinese(tmp_path):
     script, problems = parse_script(tmp_path / "w.md")
     assert not problems and script.segments[0].template.source == "欢迎来到直播间，今天有好物。 See you soon."
     assert script.segments[0].line == 5
+
+
+def test_duplicate_product_script_is_a_warning_and_front_matter_at_parses(tmp_path):
+    (tmp_path / "a.md").write_text("---\nproduct_id: p-watch-s3\ntitle: A\nat: 2026-12-01 20:00:00\n---\n一\n",
+                                   encoding="utf-8")
+    (tmp_path / "b.md").write_text("---\nproduct_id: p-watch-s3\ntitle: B\nevery: 15\n---\n二\n", encoding="utf-8")
+    problems = [str(p) for p in check_directory(tmp_path)]
+    assert f"{tmp_path}/b.md:4: error: every: expected '<int>m' (or s/h), e.g. '15m'; got 15" in problems
+    (tmp_path / "b.md").write_text("---\nproduct_id: p-watch-s3\ntitle: B\nevery: 15m\n---\n二\n", encoding="utf-8")
+    problems = [str(p) for p in check_directory(tmp_path)]
+    assert problems == [f"{tmp_path}/b.md:2: warning: product 'p-watch-s3' also has a.md; "
+                        "/product and the carousel use the first file"]
+    library = load_library(tmp_path)
+    assert library.get("a").schedule.value == "2026-12-01T20:00:00"
+    assert library.script_for_product("p-watch-s3").id == "a"
