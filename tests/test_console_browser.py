@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host.console.backend import snapshot_from_engine
+from host.console.backend import UtteranceItem, snapshot_from_engine
 from host.console.server import ConsoleServer, build_console_app
 from host.metrics import HostMetrics
 from tests.test_console_support import RecordingBackend
@@ -139,6 +139,18 @@ def test_preview_plays_and_viewer_post_reaches_backend(engine, tmp_path):
             wait_for(lambda: "How much is the S3 watch?" in driver.find_element("id", "events").text, 15,
                      "the post to appear on the feed")
             assert "通过" in driver.find_element("id", "events").text  # the allowed-verdict badge
+
+            # The answer's later states replace its line; an interruption shows what was actually played.
+            queued = js("return document.querySelectorAll('#events li[data-utt]').length")
+            answer_id = js("return document.querySelector('#events li[data-utt]').dataset.utt")
+            for utt_state in ("speaking", "interrupted"):
+                item = UtteranceItem(answer_id, utt_state, "browser-viewer, the S3 is 299 yuan today.", "answer",
+                                     "browser-viewer", played_text="browser-viewer, the S3" if utt_state == "interrupted" else None)
+                console.loop.call_soon_threadsafe(backend.feed.publish, item)  # the feed lives on the console's loop
+            wait_for(lambda: "interrupted" in driver.find_element("css selector", f"li[data-utt='{answer_id}']").text,
+                     10, "the utterance line to update")
+            assert js("return document.querySelectorAll('#events li[data-utt]').length") == queued == 1
+            assert "the S3 …" in driver.find_element("css selector", f"li[data-utt='{answer_id}']").text
 
             # Health figures come from the engine's own snapshot.
             wait_for(lambda: "publishing" in driver.find_element("id", "sinks").text, 15, "the sink table")

@@ -190,7 +190,10 @@ function addEvent(ev) {
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   const node = renderEvent(ev);
   node.hidden = !state.filters.has(ev.kind);
-  list.append(node);
+  // An utterance's later states (speaking, done, interrupted) replace its line instead of adding one.
+  const prior = ev.kind === "utterance" ? list.querySelector(`li[data-utt="${CSS.escape(ev.payload.id)}"]`) : null;
+  if (ev.kind === "utterance") node.dataset.utt = ev.payload.id;
+  if (prior) prior.replaceWith(node); else list.append(node);
   while (list.children.length > MAX_EVENTS) list.firstChild.remove();
   if (atBottom) list.scrollTop = list.scrollHeight;
 }
