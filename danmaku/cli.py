@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     tail.add_argument("--ws-url", help="danmaku websocket URL, replaces getDanmuInfo's host list")
     tail.add_argument("--file", help="replay: JSONL recording (chat.replay.file)")
     tail.add_argument("--speed", type=float, help="replay: 1 = real time, 0 = as fast as possible")
+    tail.add_argument("--listen", default="127.0.0.1:8766", metavar="HOST:PORT",
+                      help="console: serve POST /chat/post and websocket /chat/ws here (default 127.0.0.1:8766)")
     tail.add_argument("--count", type=int, default=0, help="exit after N events (0 = until the source ends)")
     tail.add_argument("--timeout", type=float, default=0, help="give up after this many seconds (0 = never)")
     tail.add_argument("--raw", action="store_true", help="include the platform payload")
@@ -72,6 +74,25 @@ def _tail(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         seen = 0
+        runner = None
+        if name == "console":
+            from aiohttp import web
+
+            from danmaku.sources.console_source import console_routes
+
+            host, _, port = args.listen.rpartition(":")
+            app = web.Application()
+            app.add_routes(console_routes(source))
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+            except (OSError, ValueError) as exc:
+                print(f"error: cannot listen on {args.listen}: {exc}", file=sys.stderr)
+                await runner.cleanup()
+                return 2
+            print(f"console source listening on http://{args.listen}/chat/post and ws://{args.listen}/chat/ws",
+                  file=sys.stderr, flush=True)
 
         async def consume() -> None:
             nonlocal seen
@@ -89,6 +110,8 @@ def _tail(args: argparse.Namespace) -> int:
         finally:
             if args.stats:
                 print(json.dumps(source.stats.snapshot()), file=sys.stderr)
+            if runner is not None:
+                await runner.cleanup()
         return 0
 
     try:

@@ -140,3 +140,29 @@ def test_config_errors_name_the_key(tmp_path: Path) -> None:
     path.write_text('[chat]\nsource = "bilibili"\n[chat.bilibili]\nroom = 22637261\nws_url = "wss://relay.example/sub"\n',
                     encoding="utf-8")
     assert load_config(path).chat.bilibili.room == 22637261
+
+
+async def test_chat_tail_console_listens_locally() -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    listen = f"127.0.0.1:{port}"
+
+    async def post() -> None:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(200):
+                try:
+                    async with session.post(f"http://{listen}/chat/post", json={"text": "来自控制台", "uname": "运营"}) as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+
+    poster = asyncio.create_task(post())
+    rc, events, err = await _run_cli("chat", "tail", "--source", "console", "--listen", listen, "--count", "1",
+                                     "--timeout", "30")
+    await poster
+    assert rc == 0, err
+    assert [(e["platform"], e["uname"], e["text"]) for e in events] == [("console", "运营", "来自控制台")]
