@@ -142,10 +142,13 @@ class IdleFiller:
         self._last_used.clear()
 
     # -- LLM lines ----------------------------------------------------------------------------------
-    async def refill(self) -> None:
-        """Ask the generator for lines about the current product until the buffer is full (call in the background)."""
+    async def refill(self) -> bool:
+        """Ask the generator for lines about the current product until the buffer is full (call in the background).
+
+        Returns False when the generator failed (the caller backs off).
+        """
         if self._generator is None:
-            return
+            return True
         current = self._values.current_product_id()
         self._generated = deque(g for g in self._generated if g.product_id == current)
         attempts = 0
@@ -156,12 +159,13 @@ class IdleFiller:
             except Exception as exc:  # the brain falls back or fails; idle scripts still work
                 self.stats.llm_errors += 1
                 log.warning("idle line generator failed", extra={"error": repr(exc)})
-                return
+                return False
             text = re.sub(r"\s+", " ", text or "").strip()
             if not text or self._recent(("generated", text), None) or any(g.text == text for g in self._generated):
                 self.stats.llm_rejected += 1
                 continue
             self._generated.append(_Generated(text, current))
+        return True
 
     # -- internals ------------------------------------------------------------------------------------
     def _choose(self, now: float) -> ScriptLine | None:

@@ -24,12 +24,12 @@ from datetime import datetime
 from typing import Any, Callable
 
 from scripts_library.carousel import ProductCarousel, UnknownProduct
+from scripts_library.checker import check_script
 from scripts_library.idle_filler import IdleFiller, LineGenerator
 from scripts_library.idle_writer import IdleLineWriter, StreamText
 from scripts_library.prerender import PrerenderCache, Synthesize
 from scripts_library.runner import ScriptRunner
 from scripts_library.scheduler import FireEvent, ScheduleError, ScriptScheduler, UnknownJob, job_specs
-from scripts_library.checker import check_script
 from scripts_library.script_file import Script, ScriptLoadError, load_library
 from scripts_library.script_line import ScriptLine
 from scripts_library.segment_template import AlternativePicker
@@ -140,9 +140,11 @@ class ScriptsService:
         self.scheduler.sync(self._specs)
 
     async def _refill_idle_lines(self) -> None:
+        failures = 0
         while True:
-            await self.idle.refill()
-            await asyncio.sleep(self.settings.idle_gap_s)
+            failures = 0 if await self.idle.refill() else failures + 1
+            # A dead LLM is asked again after 5 s, 10 s, 20 s ... at most every ~5 minutes.
+            await asyncio.sleep(min(self.settings.idle_gap_s * 2 ** failures, 300.0))
 
     def on_fire(self, event: FireEvent) -> None:
         """Apply a fired job: queue its script, ask for an idle line, or rotate the carousel."""

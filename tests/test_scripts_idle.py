@@ -185,7 +185,7 @@ async def test_llm_lines_follow_the_current_product_and_failures_fall_back():
         raise TimeoutError("LLM down")
 
     failing = IdleFiller(load_library(SHOP / "scripts").idle_pools(), values, generator=broken, llm_share=1.0)
-    await failing.refill()
+    assert await failing.refill() is False
     assert failing.stats.llm_errors == 1
     assert failing.due(10.0, True, 0.0).kind == "idle"  # idle scripts still work
 
