@@ -165,6 +165,24 @@ def test_preview_plays_and_viewer_post_reaches_backend(engine, tmp_path):
             skip.click()
             wait_for(lambda: [c for c in backend.admin_calls if c[0] == "skip"], 10, "skip to reach the backend")
 
+            # KB editing: load a product into the editor, change its price, save.
+            edit = driver.find_element("xpath", "//tbody[@id='products']/tr[td[1]='p-earbuds-a2']//button[1]")
+            js("arguments[0].scrollIntoView({block: 'center'})", edit)
+            edit.click()
+            price = driver.find_element("css selector", "#product-edit input[name=price]")
+            assert price.get_attribute("value") == "159"
+            price.clear()
+            price.send_keys("149")
+            driver.find_element("css selector", "#product-edit button[type=submit]").click()
+            wait_for(lambda: backend.products["p-earbuds-a2"].price == 149, 10, "the product edit to reach the backend")
+            assert backend.products["p-earbuds-a2"].list_price == 199  # untouched fields survive the round trip
+
+            # Schedule: pause a job from its row.
+            pause = driver.find_element("xpath", "//tbody[@id='schedule']/tr[td[1][starts-with(., 'idle filler')]]//button[1]")
+            js("arguments[0].scrollIntoView({block: 'center'})", pause)
+            pause.click()
+            wait_for(lambda: backend.schedule["idle"].paused, 10, "the schedule pause to reach the backend")
+
             js("window.scrollTo(0, 0)")
             time.sleep(0.5)  # let the feed and health panels settle for the screenshot
             shot = tmp_path / "console.png"
