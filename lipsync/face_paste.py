@@ -63,8 +63,13 @@ def match_colour(generated: np.ndarray, original: np.ndarray, ring: np.ndarray) 
     return (generated - g_mean) * gain + o_mean
 
 
-def paste_face(frame: np.ndarray, box: Box, face: np.ndarray, feather: float = 0.12) -> None:
-    """Blend a generated face (any size, BGR float or uint8) into ``frame``'s ``box`` in place; outside is untouched."""
+def paste_face(frame: np.ndarray, box: Box, face: np.ndarray, feather: float = 0.12, opacity: float = 1.0) -> None:
+    """Blend a generated face (any size, BGR float or uint8) into ``frame``'s ``box`` in place; outside is untouched.
+
+    ``opacity`` scales the whole blend (0 leaves the frame as it is), for fading in and out.
+    """
+    if opacity <= 0.0:
+        return
     x, y, w, h = box
     if w <= 0 or h <= 0:
         return
@@ -75,5 +80,5 @@ def paste_face(frame: np.ndarray, box: Box, face: np.ndarray, feather: float = 0
     # The seam ring: where the mask blends, the generated face must have the original's colour statistics.
     ring = (mask[..., 0] > 0.02) & (mask[..., 0] < 0.98)
     matched = match_colour(resized, original, ring)
-    out = original + (matched - original) * mask
+    out = original + (matched - original) * (mask * np.float32(min(opacity, 1.0)))
     region[...] = np.clip(np.rint(out), 0, 255).astype(np.uint8)

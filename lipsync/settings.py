@@ -41,5 +41,8 @@ class LipsyncSettings(BaseModel):
     )
     box_smooth_frames: int = Field(5, ge=1, le=25, description="Wav2Lip face boxes are averaged over this many loop frames")
     feather: float = Field(0.12, ge=0.0, le=0.5, description="Wav2Lip paste-back: feathered edge, share of the face box")
+    wav2lip_fade_frames: int = Field(
+        3, ge=0, le=25, description="Wav2Lip faces fade in/out over this many frames at utterance start/end"
+    )
     threads: int = Field(0, ge=0, description="torch CPU threads for Wav2Lip; 0 keeps torch's default")
     viseme: VisemeSettings = VisemeSettings()

@@ -107,6 +107,13 @@ class Wav2LipRenderer(Renderer):
             out = self.model(mel_t, face_t)
             return out.permute(0, 2, 3, 1).float().mul_(255.0).cpu().numpy()
 
+    def _fade(self, k: int, n: int) -> float:
+        # The generated face fades in at the start and out at the end, so idle <-> speech never pops.
+        fade = self.settings.wav2lip_fade_frames
+        if fade == 0:
+            return 1.0
+        return min(1.0, (k + 1) / (fade + 1), (n - k) / (fade + 1))
+
     def render(self, job: RenderJob) -> Iterator[np.ndarray]:
         generation = self._generation
         avatar = job.avatar
@@ -125,6 +132,6 @@ class Wav2LipRenderer(Renderer):
             used = [boxes[i % len(boxes)] for i in indices]
             crops = np.stack([self._crop(avatar, i, f, b) for i, f, b in zip(indices, frames, used)])
             faces = self.infer(windows[start : start + len(indices)], crops)
-            for frame, box, face in zip(frames, used, faces):
-                paste_face(frame, box, face, self.settings.feather)
+            for k, (frame, box, face) in enumerate(zip(frames, used, faces), start=start):
+                paste_face(frame, box, face, self.settings.feather, opacity=self._fade(k, n))
                 yield frame

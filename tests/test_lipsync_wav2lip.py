@@ -269,3 +269,21 @@ def test_pack_crops_and_boxes_are_used_as_given(renderer, monkeypatch: pytest.Mo
     outside = np.ones((160, 200), bool)
     outside[y : y + h, x : x + w] = False
     assert np.array_equal(frames[0][outside], avatar.frame(2)[outside])
+
+
+def test_generated_face_fades_in_and_out(renderer) -> None:
+    assert renderer.settings.wav2lip_fade_frames == 3
+    fades = [renderer._fade(k, 10) for k in range(10)]
+    assert fades == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25]
+    frame = np.full((40, 40, 3), 100, np.uint8)
+    face = np.full((96, 96, 3), 200.0, np.float32)
+    face[40:56] = 0.0  # some structure, so colour matching keeps a difference to blend
+    untouched = frame.copy()
+    paste_face(untouched, (5, 5, 30, 30), face, 0.1, opacity=0.0)
+    assert np.array_equal(untouched, frame)
+    half, full = frame.copy(), frame.copy()
+    paste_face(half, (5, 5, 30, 30), face, 0.1, opacity=0.5)
+    paste_face(full, (5, 5, 30, 30), face, 0.1, opacity=1.0)
+    d_half = np.abs(half.astype(int) - frame).sum()
+    d_full = np.abs(full.astype(int) - frame).sum()
+    assert 0.4 * d_full < d_half < 0.6 * d_full
