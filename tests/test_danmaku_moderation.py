@@ -273,6 +273,16 @@ def test_user_list_homophones_whole_words_only(tmp_path) -> None:
         assert m.check(text).allowed, text
 
 
+def test_one_character_entries_match_whole_words_only(tmp_path) -> None:
+    words = tmp_path / "w.txt"
+    words.write_text("草\n滚\n", encoding="utf-8")
+    m = Moderator(banned_files=[words], use_default_list=False)
+    for text in ["草，真离谱", "你给我滚", "滚！", "我 草"]:
+        assert not m.check(text).allowed, text
+    for text in ["草莓味的有吗", "滚筒洗衣机好用吗", "草原上能用吗", "绿草如茵"]:
+        assert m.check(text).allowed, text
+
+
 def test_keys_and_pinyin_helpers() -> None:
     assert split_pinyin("weixin") == ["wei", "xin"]
     assert split_pinyin("vx") is None

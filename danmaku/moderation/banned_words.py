@@ -130,6 +130,7 @@ class _ScopeIndex:
     whole: dict[str, BannedWord] = field(default_factory=dict)
     han_regex: re.Pattern | None = None
     han_by_key: dict[str, BannedWord] = field(default_factory=dict)
+    single_han: dict[str, BannedWord] = field(default_factory=dict)  # one-character entries: whole words only
     single_tokens: dict[str, BannedWord] = field(default_factory=dict)
     phrases: list[BannedWord] = field(default_factory=list)
     by_first_syllable: dict[str, list[BannedWord]] = field(default_factory=dict)
@@ -144,6 +145,8 @@ class _ScopeIndex:
                     self.single_tokens.setdefault(collapse_repeats(w.tokens[0]), w)
                 else:
                     self.phrases.append(w)
+            elif len(w.key) == 1 and is_han(w.key):
+                self.single_han.setdefault(w.key, w)
             else:
                 self.han_by_key.setdefault(w.key, w)
                 if w.syllables:
@@ -160,6 +163,10 @@ class _ScopeIndex:
                 m = self.han_regex.search(seg)
                 if m:
                     return WordMatch(self.han_by_key[m.group(0)], "exact", m.group(0))
+        if self.single_han:
+            found = self._single_han(keys)
+            if found:
+                return found
         for tok in keys.tokens:
             hit = self.single_tokens.get(tok) or self.single_tokens.get(collapse_repeats(tok))
             if hit:
@@ -174,6 +181,16 @@ class _ScopeIndex:
                 found = self._homophone(seg)
                 if found:
                     return found
+        return None
+
+    def _single_han(self, keys: TextKeys) -> WordMatch | None:
+        # A one-character entry (滚, 草) matches only where it stands as a word of its own: 滚筒 and 草莓 pass.
+        for seg in keys.segments:
+            if not any(c in self.single_han for c in seg):
+                continue
+            for tok in _jieba().lcut(seg, HMM=False):
+                if tok in self.single_han:
+                    return WordMatch(self.single_han[tok], "word", tok)
         return None
 
     def _homophone(self, seg: str) -> WordMatch | None:
