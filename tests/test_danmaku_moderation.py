@@ -40,6 +40,9 @@ BLOCKED = [
     ("f.u.c.k", "banned:insult"),
     ("fuuuuck this", "banned:insult"),
     ("you are an idiot", "banned:insult"),
+    ("fück you", "banned:insult"),
+    ("fu\u0441k you", "banned:insult"),  # Cyrillic с
+    ("sh1t", "banned:insult"),
     ("this bot is so fake, total garbage", "banned:insult"),
     ("加我wei信", "contact"),
     ("加我威信", "contact"),

@@ -18,6 +18,8 @@ INVISIBLE = frozenset("\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b\u2
                       "\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069"
                       "\u3164\ufeff\uffa0")
 CJK_CLAUSE_MARKS = frozenset("，。！？；：、")
+# Cyrillic and Greek letters that look like latin ones ("fuсk" with a Cyrillic с).
+CONFUSABLES = str.maketrans("асеорхуіјѕкмтнвαοερτυνκ", "aceopxyijskmthbaoeptvvk")
 LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
 _SPACES = re.compile(r"\s+")
 
@@ -96,7 +98,9 @@ _WORD = re.compile(r"[a-z0-9@$]+")
 
 def latin_tokens(text: str) -> list[str]:
     """Latin words of ``text`` (already invisible-stripped), case/width folded, leet folded, letters glued."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
+    folded = unicodedata.normalize("NFKC", text).casefold().translate(CONFUSABLES)
+    # Accents off (fück -> fuck): decompose and drop the combining marks.
+    folded = "".join(c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c))
     raw = _WORD.findall(folded)
     tokens: list[str] = []
     glue: list[str] = []
