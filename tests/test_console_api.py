@@ -273,6 +273,24 @@ async def test_schedule_list_and_actions(console):
     assert (await console.post("/api/schedule/idle/explode", json={}, headers=AUTH)).status == 404
 
 
+async def test_backend_errors_map_to_clear_statuses():
+    backend = RecordingBackend()
+
+    async def no_scheduler():
+        raise NotImplementedError("no scheduler: set scripts.dir")
+
+    async def broken(*_):
+        raise RuntimeError("database is locked")
+
+    backend.list_schedule = no_scheduler
+    backend.list_faqs = broken
+    async with TestClient(TestServer(build_console_app(backend, token=TOKEN), host="127.0.0.1")) as client:
+        resp = await client.get("/api/schedule")
+        assert resp.status == 501 and (await resp.json())["error"] == "no scheduler: set scripts.dir"
+        resp = await client.get("/api/kb/faqs")
+        assert resp.status == 500 and "RuntimeError: database is locked" in (await resp.json())["error"]
+
+
 async def test_health_endpoint_shape(console):
     body = await (await console.get("/api/health")).json()
     assert body["frames"] == 250 and body["clock"]["status"] == "ok"

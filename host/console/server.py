@@ -136,9 +136,13 @@ async def _read_json(request: web.Request) -> dict[str, Any]:
 
 
 async def _call(coro) -> Any:
-    """Run a backend call: ValueError -> 400, KeyError -> 404, anything else -> 500 (logged)."""
+    """Run a backend call: ValueError -> 400, KeyError -> 404, NotImplementedError -> 501, else 500 (logged)."""
     try:
         return await coro
+    except NotImplementedError as exc:  # a host without that capability (e.g. no scheduler configured)
+        msg = str(exc) or "this host does not support that"
+        raise web.HTTPNotImplemented(text=json.dumps({"error": msg}, ensure_ascii=False),
+                                     content_type="application/json") from exc
     except ValueError as exc:
         raise web.HTTPBadRequest(text=json.dumps({"error": str(exc)}, ensure_ascii=False),
                                  content_type="application/json") from exc
