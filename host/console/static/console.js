@@ -294,9 +294,15 @@ const lines = (s) => s.split(/\n|,|，/).map((x) => x.trim()).filter(Boolean);
 const num = (s) => (s === "" ? null : Number(s));
 let products = [];
 
+// A table that could not load says why (e.g. 501 "no scheduler: set scripts.dir") instead of looking empty.
+function tableError(tbody, r, columns) {
+  tbody.replaceChildren(el("tr", {}, el("td", { colspan: String(columns), class: "muted small" },
+    "无法加载 · unavailable: " + (r.data.error || "HTTP " + r.status))));
+}
+
 async function loadProducts() {
   const r = await api("/api/kb/products");
-  if (!r.ok) return;
+  if (!r.ok) return tableError($("#products"), r, 5);
   products = r.data;
   $("#products").replaceChildren(...products.map((p) => el("tr", {},
     el("td", { class: "muted small" }, p.id), el("td", {}, p.name),
@@ -334,7 +340,7 @@ $("#product-edit").addEventListener("reset", (ev) => { delete ev.target.dataset.
 
 async function loadFaqs() {
   const r = await api("/api/kb/faqs");
-  if (!r.ok) return;
+  if (!r.ok) return tableError($("#faqs"), r, 4);
   $("#faqs").replaceChildren(...r.data.map((q) => el("tr", {},
     el("td", { class: "muted small" }, q.id), el("td", {}, q.question), el("td", {}, q.answer),
     el("td", {}, el("button", { type: "button", class: "ghost", onclick: () => editFaq(q) }, "编辑"),
@@ -365,7 +371,7 @@ async function deleteRecord(kind, id) {
 
 async function loadSchedule() {
   const r = await api("/api/schedule");
-  if (!r.ok) return;
+  if (!r.ok) return tableError($("#schedule"), r, 5);
   $("#schedule").replaceChildren(...r.data.map((j) => el("tr", {},
     el("td", {}, j.name, j.paused ? el("span", { class: "badge paused" }, " 暂停 paused") : null),
     el("td", { class: "muted small" }, j.trigger), el("td", {}, fmtTime(j.next_run)), el("td", {}, fmtTime(j.last_run)),
