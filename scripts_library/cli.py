@@ -194,6 +194,10 @@ def _rehearse(args: argparse.Namespace) -> int:
     from scripts_library.scheduler import ScheduleError
     from scripts_library.script_file import ScriptLoadError
 
+    import logging
+
+    if not getattr(args, "verbose", False):  # a simulated hour would log every cut line at INFO
+        logging.getLogger("scripts_library").setLevel(logging.WARNING)
     settings = _settings(args.config).scripts.model_copy(update={"dir": _directory(args)})
     args.db = None
     lookup, source = _product_lookup(args)
