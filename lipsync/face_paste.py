@@ -9,6 +9,11 @@ import numpy as np
 
 from avatars.base import Box
 
+# Wav2Lip redraws the lower half of its 96 px input; its upper half is a blurry copy of the crop, so by default
+# only the part below the eyes is pasted back (sharp eyes and brows stay from the original frame).
+LOWER_START = 0.40
+LOWER_RAMP = 0.15
+
 
 def padded_box(box: Box, pads: Sequence[int], width: int, height: int) -> Box:
     """``box`` grown by (top, bottom, left, right) pixels and clipped to the frame, as Wav2Lip's ``pads``."""
@@ -40,15 +45,22 @@ def crop_face(frame: np.ndarray, box: Box, size: int = 96) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def feather_mask(w: int, h: int, feather: float) -> np.ndarray:
-    """(h, w, 1) float32 mask: 1 inside, smoothly 0 at the box edge over ``feather`` of the smaller side."""
+def feather_mask(w: int, h: int, feather: float, lower_only: bool = False) -> np.ndarray:
+    """(h, w, 1) float32 mask: 1 inside, smoothly 0 at the box edge over ``feather`` of the smaller side.
+
+    ``lower_only``: also 0 above ~40% of the height, rising to 1 by ~55% (only the mouth and jaw are pasted).
+    """
     band = max(1.0, feather * min(w, h))
     u = np.minimum(np.arange(w) + 0.5, w - np.arange(w) - 0.5)[None, :]
     v = np.minimum(np.arange(h) + 0.5, h - np.arange(h) - 0.5)[:, None]
     d = np.clip(np.minimum(u, v) / band, 0.0, 1.0)
-    mask = (d * d * (3.0 - 2.0 * d)).astype(np.float32)[..., None]
-    mask.setflags(write=False)
-    return mask
+    mask = d * d * (3.0 - 2.0 * d)
+    if lower_only:
+        rows = np.clip(((np.arange(h) + 0.5) / h - LOWER_START) / LOWER_RAMP, 0.0, 1.0)[:, None]
+        mask = mask * (rows * rows * (3.0 - 2.0 * rows))
+    out = mask.astype(np.float32)[..., None]
+    out.setflags(write=False)
+    return out
 
 
 def match_colour(generated: np.ndarray, original: np.ndarray, ring: np.ndarray) -> np.ndarray:
@@ -63,10 +75,18 @@ def match_colour(generated: np.ndarray, original: np.ndarray, ring: np.ndarray) 
     return (generated - g_mean) * gain + o_mean
 
 
-def paste_face(frame: np.ndarray, box: Box, face: np.ndarray, feather: float = 0.12, opacity: float = 1.0) -> None:
+def paste_face(
+    frame: np.ndarray,
+    box: Box,
+    face: np.ndarray,
+    feather: float = 0.12,
+    opacity: float = 1.0,
+    lower_only: bool = False,
+) -> None:
     """Blend a generated face (any size, BGR float or uint8) into ``frame``'s ``box`` in place; outside is untouched.
 
-    ``opacity`` scales the whole blend (0 leaves the frame as it is), for fading in and out.
+    ``opacity`` scales the whole blend (0 leaves the frame as it is), for fading in and out; ``lower_only``
+    pastes only the mouth/jaw part of the box (see :func:`feather_mask`).
     """
     if opacity <= 0.0:
         return
@@ -76,7 +96,7 @@ def paste_face(frame: np.ndarray, box: Box, face: np.ndarray, feather: float = 0
     region = frame[y : y + h, x : x + w]
     resized = cv2.resize(np.asarray(face, dtype=np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     original = region.astype(np.float32)
-    mask = feather_mask(w, h, feather)
+    mask = feather_mask(w, h, feather, lower_only)
     # The seam ring: where the mask blends, the generated face must have the original's colour statistics.
     ring = (mask[..., 0] > 0.02) & (mask[..., 0] < 0.98)
     matched = match_colour(resized, original, ring)

@@ -41,6 +41,9 @@ class LipsyncSettings(BaseModel):
     )
     box_smooth_frames: int = Field(5, ge=1, le=25, description="Wav2Lip face boxes are averaged over this many loop frames")
     feather: float = Field(0.12, ge=0.0, le=0.5, description="Wav2Lip paste-back: feathered edge, share of the face box")
+    wav2lip_paste: Literal["lower", "full"] = Field(
+        "lower", description="paste back only the mouth/jaw part of the face box (sharp eyes) or all of it"
+    )
     wav2lip_fade_frames: int = Field(
         3, ge=0, le=25, description="Wav2Lip faces fade in/out over this many frames at utterance start/end"
     )

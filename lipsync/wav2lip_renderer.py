@@ -123,6 +123,7 @@ class Wav2LipRenderer(Renderer):
         windows = mel_windows(wav2lip_mel(job.audio, job.sample_rate), job.fps, n)
         boxes = self.boxes_for(avatar)
         batch = self.settings.batch_size
+        lower_only = self.settings.wav2lip_paste == "lower"
         for start in range(0, n, batch):
             if generation != self._generation:
                 log.debug("wav2lip render cleared", extra={"frame": start})
@@ -133,5 +134,5 @@ class Wav2LipRenderer(Renderer):
             crops = np.stack([self._crop(avatar, i, f, b) for i, f, b in zip(indices, frames, used)])
             faces = self.infer(windows[start : start + len(indices)], crops)
             for k, (frame, box, face) in enumerate(zip(frames, used, faces), start=start):
-                paste_face(frame, box, face, self.settings.feather, opacity=self._fade(k, n))
+                paste_face(frame, box, face, self.settings.feather, opacity=self._fade(k, n), lower_only=lower_only)
                 yield frame

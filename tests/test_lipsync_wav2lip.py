@@ -181,6 +181,9 @@ def test_renders_frames_and_leaves_everything_outside_the_face_box(renderer) -> 
         outside[y : y + h, x : x + w] = False
         assert np.array_equal(frame[outside], idle[outside])
         assert np.abs(frame[y : y + h, x : x + w].astype(int) - idle[y : y + h, x : x + w]).mean() > 1.0
+        # Default paste is the mouth/jaw part only: eyes and brows stay sharp from the loop frame.
+        top = int(0.4 * h)
+        assert np.array_equal(frame[y : y + top], idle[y : y + top])
     # Padded with the default chin room and clipped to the frame.
     fx, fy, fw, fh = avatar.face_box(4)
     bx, by, bw, bh = boxes[4]
@@ -287,3 +290,10 @@ def test_generated_face_fades_in_and_out(renderer) -> None:
     d_half = np.abs(half.astype(int) - frame).sum()
     d_full = np.abs(full.astype(int) - frame).sum()
     assert 0.4 * d_full < d_half < 0.6 * d_full
+
+
+def test_full_paste_covers_the_whole_box() -> None:
+    lower, full = feather_mask(60, 80, 0.1, True)[..., 0], feather_mask(60, 80, 0.1, False)[..., 0]
+    assert lower[:32].max() == 0.0 and lower[50:70, 20:40].min() > 0.95
+    assert full[15:30, 20:40].min() > 0.95
+    assert LipsyncSettings(wav2lip_paste="full").wav2lip_paste == "full"
