@@ -64,6 +64,7 @@ def chromium(tmp_path: Path):
                  "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required",
                  "--window-size=1440,1000", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
         opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
 
 
@@ -182,6 +183,9 @@ def test_preview_plays_and_viewer_post_reaches_backend(engine, tmp_path):
             js("arguments[0].scrollIntoView({block: 'center'})", pause)
             pause.click()
             wait_for(lambda: backend.schedule["idle"].paused, 10, "the schedule pause to reach the backend")
+
+            errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+            assert errors == [], f"errors in the page: {errors}"
 
             js("window.scrollTo(0, 0)")
             time.sleep(0.5)  # let the feed and health panels settle for the screenshot
