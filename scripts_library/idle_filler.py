@@ -24,6 +24,7 @@ from scripts_library.speaking_values import SpeakingValues
 
 log = logging.getLogger(__name__)
 
+MEMORY_LIMIT = 2000  # remembered lines before the ones outside the no-repeat window are dropped
 LineGenerator = Callable[[Mapping[str, Any] | None], Awaitable[str | None]]
 
 
@@ -113,6 +114,8 @@ class IdleFiller:
         self._requested = False
         self._last_fired_at = now
         self._last_used[line.key] = now
+        if len(self._last_used) > MEMORY_LIMIT:  # LLM lines are all different: forget those past the window
+            self._last_used = {k: t for k, t in self._last_used.items() if now - t < self.no_repeat_s}
         self.stats.fired += 1
         self.stats.fired_generated += line.kind == "generated"
         log.debug("idle line", extra={"key": str(line.key), "silence_s": round(now - end, 2)})
@@ -136,6 +139,11 @@ class IdleFiller:
         if generated is not None:
             lines.append(self._generated_line(generated))
         return lines
+
+    @property
+    def remembered(self) -> int:
+        """How many said lines are remembered for the no-repeat rule."""
+        return len(self._last_used)
 
     def forget(self) -> None:
         """Clear the no-repeat memory (tests, or a new show)."""

@@ -205,3 +205,22 @@ async def test_upcoming_offers_the_planned_line_and_the_next_llm_line():
     assert [line.kind for line in upcoming] == ["idle", "generated"]
     said = filler.due(10.0, True, 0.0)
     assert said.text == upcoming[0].text  # the planned line is the one said (so its audio was ready)
+
+
+async def test_memory_of_said_lines_stays_bounded_over_a_long_run():
+    class Numbered:
+        def __init__(self):
+            self.n = 0
+
+        async def __call__(self, product):
+            self.n += 1
+            return f"第{self.n}句。"
+
+    values = SpeakingValues(now=lambda: T0)
+    filler = IdleFiller([], values, generator=Numbered(), llm_share=1.0, no_repeat_s=60, gap_s=2, lead_s=0)
+    t = 0.0
+    for _ in range(5000):  # ~3 hours of nothing but LLM lines
+        await filler.refill()
+        t += 2.0
+        assert filler.due(t, True, t - 2.0) is not None
+    assert filler.remembered <= 2001
