@@ -50,4 +50,27 @@ def build_renderer(settings: LipsyncSettings, avatar: Avatar | None = None, rend
     return built
 
 
-__all__ = ["RendererConfigError", "build_renderer", "renderer_names", "resolve_device"]
+def check_renderer(settings: LipsyncSettings) -> tuple[bool, str]:
+    """For `doctor`: can the configured renderer be built, and what would it use? Loads no weights."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from lipsync.wav2lip_checkpoint import missing_checkpoint_message  # noqa: PLC0415
+
+    name = settings.renderer
+    if name not in renderer_names():
+        return False, f"lipsync.renderer = '{name}' is not one of: {', '.join(renderer_names())}"
+    if not getattr(get_renderer_class(name), "needs_device", False):
+        return True, f"renderer {name} on cpu (no weights needed)"
+    try:
+        device = resolve_device(settings.device)
+    except RendererConfigError as exc:
+        return False, str(exc)
+    path = Path(settings.wav2lip_checkpoint)
+    if not path.is_file():
+        return False, missing_checkpoint_message(path)
+    precision = "fp16" if device == "cuda" and settings.fp16 else "fp32"
+    size_mb = path.stat().st_size / 2**20
+    return True, f"renderer {name} on {device} ({precision}, batch {settings.batch_size}), {path} ({size_mb:.0f} MiB)"
+
+
+__all__ = ["RendererConfigError", "build_renderer", "check_renderer", "renderer_names", "resolve_device"]

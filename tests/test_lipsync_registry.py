@@ -56,3 +56,19 @@ def test_import_and_default_renderer_stay_light() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_check_renderer_for_doctor(tmp_path: Path) -> None:
+    from lipsync.registry import check_renderer
+
+    ok, detail = check_renderer(LipsyncSettings())
+    assert ok and "viseme" in detail
+    ok, detail = check_renderer(LipsyncSettings(renderer="wav2lip", device="cpu",
+                                                wav2lip_checkpoint=str(tmp_path / "w.pth")))
+    assert not ok and "lipsync.wav2lip_checkpoint" in detail
+    (tmp_path / "w.pth").write_bytes(b"x" * 2048)  # existence only: doctor does not load weights
+    ok, detail = check_renderer(LipsyncSettings(renderer="wav2lip", device="cpu",
+                                                wav2lip_checkpoint=str(tmp_path / "w.pth")))
+    assert ok and "cpu" in detail and "fp32" in detail
+    ok, detail = check_renderer(LipsyncSettings(renderer="wav3lip"))
+    assert not ok and "lipsync.renderer" in detail
