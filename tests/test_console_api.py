@@ -552,3 +552,32 @@ def test_chat_item_from_the_real_danmaku_event_and_verdict():
                      gift_value_cny=1.5)
     item = chat_item_from_event(gift)
     assert (item.kind, item.text, item.amount, item.allowed, item.reason) == ("gift", "小心心 x3", 1.5, True, "")
+
+
+def test_settings_reject_unknown_keys_and_bad_values():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="bind"):
+        ConsoleSettings(bind="0.0.0.0")
+    with pytest.raises(ValidationError, match="port"):
+        ConsoleSettings(port=70000)
+    with pytest.raises(ValidationError, match="stall_after_s"):
+        ConsoleSettings(stall_after_s=0)
+    defaults = ConsoleSettings()
+    assert (defaults.host, defaults.port, defaults.token_env) == ("127.0.0.1", 8080, "LIVEHOST_CONSOLE_TOKEN")
+
+
+async def test_configured_preview_url_overrides_the_backend():
+    async def flv(request):
+        return web.Response(body=b"FLV-from-config", content_type="video/x-flv")
+
+    upstream_app = web.Application()
+    upstream_app.router.add_get("/other.flv", flv)
+    async with TestServer(upstream_app, host="127.0.0.1") as upstream:
+        settings = ConsoleSettings(preview_url=str(upstream.make_url("/other.flv")))
+        backend = RecordingBackend(preview_url="http://127.0.0.1:9/live.flv")
+        async with TestClient(TestServer(build_console_app(backend, token=None, settings=settings),
+                                         host="127.0.0.1")) as client:
+            resp = await client.get("/preview.flv")
+            assert resp.status == 200 and await resp.read() == b"FLV-from-config"
+            assert (await client.head("/healthz")).status == 200
