@@ -123,6 +123,11 @@ class KbResponder:
         else:
             body = hit.text
         lead = next(self._lead_zh) if zh and is_chinese(body) else (next(self._lead_en) if not zh else "")
+        size = len(body) if zh else len(body.split())
+        if size + len(lead if zh else lead.split()) > (self.max_chars if zh else self.max_words):
+            lead = ""  # a long fact is not made longer
+        if hit.source_kind == "faq":
+            return split_text(lead + body)  # curated, already spoken-style: never cut
         return self._limit(split_text(lead + body), zh)
 
     @staticmethod

@@ -146,8 +146,8 @@ class Brain:
             if not await self._allowed(sentence, uid):
                 continue
             size = len(sentence) if zh else len(sentence.split())
-            if spoken and used + size > limit:
-                break  # spoken-style limit: whole sentences only
+            if origin == "llm" and spoken and used + size > limit:
+                break  # spoken-style limit on the LLM: whole sentences only (KB text is curated/limited)
             used += size
             spoken += 1
             yield sentence

@@ -14,7 +14,7 @@ from knowledge.sample_shop import copy_sample_store, shared_cache_dir
 from knowledge.store import Store
 from tests.openai_server import OpenAIServer, Reply
 
-FAQ_020 = "可以的，A2是IP54防尘防水，运动出汗、下小雨都没问题，但不能戴着游泳，也不能拿水冲洗。"
+FAQ_020 = "可以的，A2是IP54防尘防水，运动出汗、下小雨都没问题，但不能戴着游泳，也不能拿水冲洗。盒子里有S、M、L三副耳塞，选合适的尺寸戴着更稳。"
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def _brain(store, base_url, guard=None, **llm):
 
 def _is_kb_answer(said: list[str]) -> bool:
     """The KB-only answer for the A2 question: FAQ 020, maybe after a short templated lead-in."""
-    return len(said) == 1 and said[0].endswith(FAQ_020)
+    return len(said) == 2 and "".join(said).endswith(FAQ_020)
 
 
 async def _answer(brain, question, **kw):
@@ -193,3 +193,13 @@ async def test_llm_tool_call_memory(store):
     facts = {(f.kind, f.value, f.extractor) for f in store.viewer_facts(51234987)}
     assert ("family", "女儿豆豆6岁，下个月生日", "llm") in facts
     assert not any("vx" in value for _, value, _ in facts)  # a contact is never remembered
+
+
+async def test_llm_answers_keep_to_the_spoken_length_limit(store):
+    text = "可以的，A2防汗防雨，跑步出汗完全没问题。" * 4 + "最后这句不会说。"
+    with OpenAIServer(replies=[Reply(text=text)]) as srv:
+        brain = Brain(store, BrainSettings(llm=LLMSettings(base_url=srv.base_url), max_chars_zh=60,
+                                           memory_llm_tools=False))
+        said = await _answer(brain, "A2能戴着跑步吗")
+        await brain.close()
+    assert 1 <= len(said) <= 3 and sum(len(s) for s in said) <= 60 and "最后" not in "".join(said)
