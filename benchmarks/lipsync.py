@@ -66,8 +66,6 @@ def bench_track(seconds: float) -> float:
 
 
 def bench_wav2lip_cpu(batches: list[int], repeats: int) -> list[tuple[int, float, float]]:
-    import torch
-
     from lipsync.settings import LipsyncSettings
     from lipsync.wav2lip_model import Wav2Lip
     from lipsync.wav2lip_renderer import Wav2LipRenderer
@@ -84,7 +82,6 @@ def bench_wav2lip_cpu(batches: list[int], repeats: int) -> list[tuple[int, float
             renderer.infer(mels, crops)
         elapsed = time.perf_counter() - start
         out.append((batch, batch * repeats / elapsed, 1000 * elapsed / repeats))
-    del torch
     return out
 
 

@@ -1,7 +1,6 @@
 """Renderers over a real avatar pack made by `avatar prepare` (photo source, given face box)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
 import numpy as np
