@@ -581,3 +581,27 @@ async def test_configured_preview_url_overrides_the_backend():
             resp = await client.get("/preview.flv")
             assert resp.status == 200 and await resp.read() == b"FLV-from-config"
             assert (await client.head("/healthz")).status == 200
+
+
+async def test_feed_publish_from_another_thread_lands_on_the_loop():
+    import threading
+
+    from host.console.feed import EventFeed
+
+    feed = EventFeed()
+    sub = feed.subscribe()
+    first = asyncio.ensure_future(anext(sub))
+    await asyncio.sleep(0)
+    results = []
+    workers = [threading.Thread(target=lambda i=i: results.append(feed.publish(NoticeItem("info", f"t{i}"))))
+               for i in range(20)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert results == [None] * 20  # handed over, not published on the worker thread
+    got = [(await asyncio.wait_for(first, 5)).payload.message]
+    got += [(await asyncio.wait_for(anext(sub), 5)).payload.message for _ in range(19)]
+    assert sorted(got) == sorted(f"t{i}" for i in range(20))
+    assert [e.seq for e in feed.history()] == list(range(1, 21))
+    feed.close()

@@ -1,6 +1,7 @@
 """The console's live feed: a numbered ring of recent events, fanned out to any number of subscribers.
 
-The host publishes from the event loop (chat verdicts, utterances, admin results); each browser gets
+The host publishes chat verdicts, utterances and admin results (from the event loop, or from any thread:
+such calls are handed to the loop); each browser gets
 the history after its last seen ``seq`` and then live events. A subscriber that cannot keep up loses
 its oldest pending events (counted) rather than slowing the host down.
 """
@@ -27,6 +28,7 @@ class EventFeed:
         self._seq = 0
         self.dropped = 0  # events a slow subscriber lost
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # learnt from the first call made on the loop
 
     @property
     def last_seq(self) -> int:
@@ -36,11 +38,29 @@ class EventFeed:
     def subscribers(self) -> int:
         return len(self._subscribers)
 
-    def publish(self, payload: FeedPayload, *, at: float | None = None) -> FeedEvent:
-        """Number the payload, keep it in the history and hand it to every subscriber (never blocks)."""
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop that owns the feed (optional: learnt from the first publish/subscribe made on it)."""
+        self._loop = loop
+
+    def publish(self, payload: FeedPayload, *, at: float | None = None) -> FeedEvent | None:
+        """Number the payload, keep it and hand it to every subscriber (never blocks).
+
+        From another thread (engine, renderer, scheduler callbacks) the call is passed to the feed's
+        loop and None is returned; on the loop the numbered FeedEvent is returned.
+        """
         kind = FEED_KINDS.get(type(payload))
         if kind is None:
             raise TypeError(f"not a feed payload: {type(payload).__name__}")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is None and self._loop is not None and not self._loop.is_closed():
+            stamp = time.time() if at is None else at
+            self._loop.call_soon_threadsafe(lambda: self.publish(payload, at=stamp))
+            return None
+        if running is not None and self._loop is None:
+            self._loop = running
         self._seq += 1
         event = FeedEvent(seq=self._seq, at=time.time() if at is None else at, kind=kind, payload=payload)
         self._history.append(event)
@@ -57,6 +77,8 @@ class EventFeed:
 
     async def subscribe(self, after: int | None = None) -> AsyncIterator[FeedEvent]:
         """History after ``after``, then live events until close() or the consumer stops iterating."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
         queue: asyncio.Queue[FeedEvent | None] = asyncio.Queue(self._queue_size)
         # Registered before the history snapshot is taken: nothing published in between is lost, and
         # the seq check below drops what would otherwise appear twice.
