@@ -89,6 +89,26 @@ class _SnapshotCollector(Collector):
                 yield _gauge(f"{p}_stream_{name}", f"stream engine figure {key}", float(value))
 
 
+class _DictCollector(Collector):
+    """One labelled family read from a ``{label value: number}`` function at each scrape."""
+
+    def __init__(self, name: str, read: Callable[[], dict], label: str, doc: str, counter: bool):
+        self._name, self._read, self._label, self._doc, self._counter = name, read, label, doc, counter
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            values = self._read() or {}
+        except Exception:
+            log.exception("metrics source failed", extra={"metric": self._name})
+            return
+        cls = CounterMetricFamily if self._counter else GaugeMetricFamily
+        family = cls(self._name, self._doc, labels=[self._label])
+        for key, value in sorted(values.items(), key=lambda kv: str(kv[0])):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                family.add_metric([str(key)], float(value))
+        yield family
+
+
 _METRIC_NAME = re.compile(r"[^a-zA-Z0-9_]")
 
 
@@ -112,6 +132,7 @@ class HostMetrics:
     ):
         self.registry = CollectorRegistry(auto_describe=True)
         self._health = health
+        self._prefix = prefix
         self.registry.register(_SnapshotCollector(prefix, self._read_health))
         if process:  # RSS, CPU seconds, open fds: what a month-long soak watches
             ProcessCollector(registry=self.registry)
@@ -148,6 +169,18 @@ class HostMetrics:
     def bind_health(self, health: Callable[[], HealthSnapshot | None]) -> None:
         """Set (or replace) the function read at each scrape for the stream figures."""
         self._health = health
+
+    def add_counters(self, name: str, read: Callable[[], dict], *, label: str = "key", doc: str = "") -> None:
+        """Export counters the host already keeps, read at each scrape: ``read() -> {label value: number}``.
+
+        E.g. ``add_counters("chat_pipeline", lambda: chat.counts, label="outcome")`` gives
+        ``livehost_chat_pipeline_total{outcome="skipped:ad"}``. Non-numeric values are left out.
+        """
+        self.registry.register(_DictCollector(f"{self._prefix}_{name}", read, label, doc or name, counter=True))
+
+    def add_gauges(self, name: str, read: Callable[[], dict], *, label: str = "key", doc: str = "") -> None:
+        """Like add_counters, for values that go up and down (queue depths, viewers online)."""
+        self.registry.register(_DictCollector(f"{self._prefix}_{name}", read, label, doc or name, counter=False))
 
     def _read_health(self) -> HealthSnapshot | None:
         return self._health() if self._health is not None else None

@@ -225,6 +225,24 @@ async def test_metrics_parse_and_carry_the_figures(console):
     assert 'livehost_admin_commands_total{action="skip",ok="true"} 1.0' in text
 
 
+def test_metrics_export_counters_the_host_already_keeps():
+    import collections
+
+    counts = collections.Counter({"events": 10, "queued": 6, "skipped:ad": 3, "command:ok": 1})
+    metrics = HostMetrics(process=False)
+    metrics.add_counters("chat_pipeline", lambda: counts, label="outcome", doc="chat pipeline outcomes")
+    metrics.add_gauges("viewers", lambda: {"online": 42, "note": "n/a"}, label="kind")
+    metrics.add_gauges("broken", lambda: 1 / 0)
+    counts["queued"] += 1  # read at scrape time, not at registration
+    families = {f.name: f for f in text_string_to_metric_families(metrics.exposition().decode())}
+    pipeline = {s.labels["outcome"]: s.value for s in families["livehost_chat_pipeline"].samples
+                if s.name.endswith("_total")}
+    assert pipeline == {"events": 10, "queued": 7, "skipped:ad": 3, "command:ok": 1}
+    assert [(s.labels, s.value) for s in families["livehost_viewers"].samples] == [({"kind": "online"}, 42)]
+    assert "livehost_broken" not in families
+    assert families["livehost_health_up"].samples[0].value == 0  # no health function bound
+
+
 async def test_metrics_survive_a_broken_snapshot():
     metrics = HostMetrics(lambda: 1 / 0, process=False)
     families = {f.name: f for f in text_string_to_metric_families(metrics.exposition().decode())}
