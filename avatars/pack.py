@@ -334,6 +334,9 @@ class PackAvatar(Avatar):
         self._last_good: np.ndarray | None = None
         self._failed_chunks: set[int] = set()
         self.decode_errors = 0
+        # Decode the first chunk now (and read the next one ahead), so going on air costs no decode wait;
+        # a loop that cannot be decoded at all fails here, at start-up.
+        self._last_good = self._cache.get(0)[0]
 
     def _resize(self, img: np.ndarray) -> np.ndarray:
         import cv2
