@@ -43,7 +43,7 @@ HEARTBEAT_PACKET = struct.pack(">IHHII", 16 + len(HEARTBEAT_BODY), 16, 1, 2, 1) 
 
 
 HEADER = struct.Struct(">IHHII")  # packet length, header length, protover, op, sequence
-OP_HEARTBEAT_REPLY, OP_MESSAGE = 3, 5
+OP_HEARTBEAT_REPLY, OP_MESSAGE, OP_AUTH_REPLY = 3, 5, 8
 _PB_COMMANDS = ("INTERACT_WORD_V2", "ONLINE_RANK_V3")  # the library decodes data.pb outside its try
 
 
@@ -101,16 +101,26 @@ def _broken(report: Callable[[str], None]) -> bytes:
 
 
 def _packet_problem(body: bytes, ver: int, op: int) -> str | None:
-    if ver == 1 and op == OP_HEARTBEAT_REPLY:
-        return None if len(body) == 4 else "malformed:packet"
-    if ver not in (0, 2) or op != OP_MESSAGE:
-        return None  # auth replies and other ops: the library copes or ignores them
+    """Why the library would choke on this packet (None if it will not).
+
+    Mirrors bilibili-api-python 17: protover 0/2 bodies are always parsed as JSON, protover 1 op 3 is a
+    4-byte popularity, op 8 must be an object with "code", op 5 an object, and nothing else is read.
+    """
+    if op == OP_HEARTBEAT_REPLY:
+        return None if ver == 1 and len(body) == 4 else "malformed:packet"
+    needs_json = ver in (0, 2) or (ver == 1 and op == OP_AUTH_REPLY)
+    if not needs_json:
+        return "malformed:packet" if op in (OP_MESSAGE, OP_AUTH_REPLY) else None
     try:
         obj = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
         return "malformed:invalid_utf8"
     except (json.JSONDecodeError, RecursionError):
         return "malformed:json"
+    if op == OP_AUTH_REPLY:
+        return None if isinstance(obj, dict) and "code" in obj else "malformed:packet"
+    if op != OP_MESSAGE:
+        return None
     if not isinstance(obj, dict):
         return "malformed:not_an_object"
     cmd = obj.get("cmd")
