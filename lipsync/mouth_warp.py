@@ -18,6 +18,9 @@ from avatars.base import Box, MouthShape
 
 INNER_MOUTH_BGR = (38, 28, 72)  # dark red-brown, not pure black
 MOUTH_HALF_WIDTH = 0.34  # share of the box width covered by each half of the lips
+TEETH_SHARE = 0.28  # upper-teeth band height, share of the lip gap
+TEETH_ALPHA = 0.7  # teeth are shaded by the lip above, never pure white
+TEETH_BGR = (205, 212, 222)
 INNER_ALPHA = 0.92  # a little of the lip colour shows through, like teeth/tongue shading
 UPPER_SHARE = 0.3  # share of the lip gap taken by the upper lip moving up
 
@@ -32,6 +35,7 @@ class _Grid:
     feather: np.ndarray  # (h, w) weight of the warped image, 0 at the box edge
     keep: np.ndarray  # (h, w) 1 - feather
     inner: np.ndarray  # (h, w, 3) uint8 inner-mouth colour
+    teeth: np.ndarray  # (h, w, 3) uint8 teeth colour
 
 
 @lru_cache(maxsize=32)
@@ -51,8 +55,10 @@ def _grid(w: int, h: int) -> _Grid:
     keep = np.ascontiguousarray(1.0 - feather)
     inner = np.empty((h, w, 3), np.uint8)
     inner[...] = INNER_MOUTH_BGR
-    grid = _Grid(u, v, falloff_x, feather, keep, inner)
-    for arr in (u, v, falloff_x, feather, keep, inner):
+    teeth = np.empty((h, w, 3), np.uint8)
+    teeth[...] = TEETH_BGR
+    grid = _Grid(u, v, falloff_x, feather, keep, inner, teeth)
+    for arr in (u, v, falloff_x, feather, keep, inner, teeth):
         arr.setflags(write=False)
     return grid
 
@@ -126,5 +132,11 @@ def warp_mouth(
         k = max(3, (int(gap * 0.2) // 2) * 2 + 1)
         alpha = cv2.GaussianBlur(in_gap, (k, k), 0) * np.float32(INNER_ALPHA)
         warped = cv2.blendLinear(g.inner, warped, alpha, np.ascontiguousarray(1.0 - alpha))
+        if gap >= 6.0:
+            # Upper teeth: a soft light band under the upper lip, narrower than the lips, once the mouth is open.
+            teeth_profile = np.sqrt(np.clip(1.0 - ((g.u - cx) / (0.75 * half_w)) ** 2, 0.0, 1.0))
+            teeth = ((g.v > cy - lift) & (g.v < cy - lift + TEETH_SHARE * gap * teeth_profile)).astype(np.float32)
+            t_alpha = cv2.GaussianBlur(teeth, (k, k), 0) * np.float32(TEETH_ALPHA)
+            warped = cv2.blendLinear(g.teeth, warped, t_alpha, np.ascontiguousarray(1.0 - t_alpha))
     # Feathered seam: the original at the box edge, the warp inside; blendLinear rounds and saturates.
     roi[...] = cv2.blendLinear(warped, roi, g.feather, g.keep)
