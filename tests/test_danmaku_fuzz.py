@@ -92,3 +92,21 @@ async def test_mangled_frames_never_reach_the_parser_broken() -> None:
         # The library's own frame handler (unpack + dispatch) must neither raise nor loop forever.
         await library._LiveDanmaku__handle_data(out)
     assert all(results.values()), results
+
+
+def test_moderator_survives_random_text() -> None:
+    import unicodedata
+
+    from danmaku.moderation import Moderator
+
+    rng = random.Random(99)
+    m = Moderator(rate_limit_count=10_000)
+    alphabet = ("傻逼加微信vx滚草莓 　\u200b\u200d\ufeff\x00\x07\n\t/:：.，。！？abcXYZ0123456789①②ｆｕｃｋ"
+                "\u202e\u0301😀[doge]http://www.")
+    for i in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        for verdict in (m.check(text, uid=rng.randint(0, 50), at=float(i)), m.check_outgoing(text)):
+            assert verdict.reason
+            assert not any(unicodedata.category(c) in ("Cc", "Cf") for c in verdict.clean_text), verdict
+            if not verdict.allowed and not verdict.reason.startswith("contact:"):
+                assert verdict.clean_text == ""
