@@ -15,6 +15,7 @@ def _box(text: str) -> tuple[int, int, int, int]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `avatar prepare|list|preview` to the main parser."""
     avatar = sub.add_parser("avatar", help="avatar packs: prepare one from a video or a photo")
     avatar_sub = avatar.add_subparsers(dest="avatar_command", metavar="SUBCOMMAND")
     prep = avatar_sub.add_parser(

@@ -62,6 +62,7 @@ class Canvas:
         return out
 
     def stroke_mask(self, pts, thickness: float, *, closed: bool = False, blur: float = 0.0) -> np.ndarray:
+        """Coverage (0..1 float) of a polyline ``thickness`` local units wide."""
         m = np.zeros(self.rgba.shape[:2], np.uint8)
         t = max(1, int(round(thickness * self.scale * self.ss)))
         cv2.polylines(m, [self._px(pts)], closed, 255, thickness=t, lineType=cv2.LINE_AA, shift=4)
@@ -104,6 +105,7 @@ class Canvas:
 
     def stroke(self, pts, color: Color, thickness: float, alpha: float = 1.0, *, closed: bool = False,
                blur: float = 0.0, clip: np.ndarray | None = None, blend: str = "over") -> None:
+        """Draw a polyline in ``color``."""
         self.paint(self.stroke_mask(pts, thickness, closed=closed, blur=blur), color, alpha, clip=clip, blend=blend)
 
     def vertical_gradient(self, top: Color, bottom: Color, *, y0: float = 0.0, y1: float | None = None) -> None:
@@ -124,6 +126,7 @@ class Canvas:
         return np.clip(small * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
     def to_sprite(self) -> "Sprite":
+        """Reduce to a Sprite whose pivot is the canvas origin."""
         return Sprite(self.to_bgra(), pivot=self.origin)
 
 
@@ -189,6 +192,7 @@ def affine(pivot_src: tuple[float, float], pivot_dst: tuple[float, float], angle
 
 
 def transform_points(matrix: np.ndarray, pts) -> np.ndarray:
+    """Apply a 2x3 affine matrix to (N, 2) points."""
     p = np.asarray(pts, np.float64).reshape(-1, 2)
     return p @ matrix[:, :2].T + matrix[:, 2]
 

@@ -214,6 +214,7 @@ class OverlayPainter:
         return out
 
     def draw(self, frame: np.ndarray, overlay: OverlayData) -> None:
+        """Blend the panels (when they have text) and the cached text images into ``frame`` in place."""
         shop, product, price = overlay.shop_name or "", overlay.product_name or "", overlay.price or ""
         if shop.strip() and "shop" in self._panels:
             self._blend_panel(frame, "shop")

@@ -54,6 +54,8 @@ class FramesSpec(BaseModel):
 
 
 class FaceCropsSpec(BaseModel):
+    """Precomputed face crops (for Wav2Lip-style renderers) and the boxes they were cut from."""
+
     model_config = ConfigDict(extra="forbid")
 
     file: str = "faces.npy"
@@ -93,6 +95,7 @@ class PackError(ValueError):
 
 
 def read_manifest(pack_dir: Path) -> PackManifest:
+    """Read and validate ``pack_dir/avatar.json``; raises PackError naming the file and key."""
     path = Path(pack_dir) / MANIFEST
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -110,6 +113,7 @@ def read_manifest(pack_dir: Path) -> PackManifest:
 
 
 def write_manifest(pack_dir: Path, manifest: PackManifest) -> Path:
+    """Write ``avatar.json`` atomically (temporary file + rename)."""
     path = Path(pack_dir) / MANIFEST
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(manifest.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
