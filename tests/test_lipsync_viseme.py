@@ -232,8 +232,8 @@ def test_warp_only_touches_the_mouth_box() -> None:
     assert changed[:, 0].min() >= y and changed[:, 0].max() < y + h
     assert changed[:, 1].min() >= x and changed[:, 1].max() < x + w
     # Darker in the middle (inner mouth), unchanged at the box border (feathered seam).
-    centre = frame[y + h // 2, x + w // 2].astype(int).sum()
-    assert centre < before[y + h // 2, x + w // 2].astype(int).sum() - 100
+    middle = (slice(y + h // 3, y + 2 * h // 3), slice(x + w // 3, x + 2 * w // 3))
+    assert frame[middle].mean() < before[middle].mean() - 20
     assert np.array_equal(frame[y, x : x + w], before[y, x : x + w])
     # A box partly outside the frame is clipped, not an error.
     warp_mouth(frame, (-20, 140, 60, 40), MouthShape(open=1.0))
