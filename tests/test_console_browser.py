@@ -199,3 +199,33 @@ def test_preview_plays_and_viewer_post_reaches_backend(engine, tmp_path):
         finally:
             driver.quit()
     assert engine.health.sinks["preview"].bytes > 0
+
+
+def test_off_loopback_console_shows_nothing_until_login(tmp_path):
+    """With console.host off loopback the page asks for the token first; the session cookie then opens
+    the feed, the tables and the viewer box (EventSource and fetch carry the cookie)."""
+    from host.console.settings import ConsoleSettings
+
+    backend = RecordingBackend(preview_url=None)
+    app = build_console_app(backend, token=TOKEN, settings=ConsoleSettings(host="0.0.0.0"))
+    with ConsoleThread(app) as console:  # still bound to 127.0.0.1 for the test
+        driver = chromium(tmp_path)
+        try:
+            driver.get(console.url + "/")
+            banner = driver.find_element("id", "login-needed")
+            wait_for(banner.is_displayed, 10, "the login banner")
+            time.sleep(0.5)
+            assert driver.find_element("id", "products").text == ""
+            assert "connected" not in driver.find_element("id", "feed-state").text
+            driver.find_element("id", "login-token").send_keys(TOKEN)
+            driver.find_element("css selector", "#login-form button").click()
+            wait_for(lambda: "p-watch-s3" in driver.find_element("id", "products").text, 10, "the product table")
+            assert not banner.is_displayed()
+            wait_for(lambda: "connected" in driver.find_element("id", "feed-state").text, 10, "the live feed")
+            driver.find_element("id", "chat-text").send_keys("hello from afar")
+            driver.find_element("css selector", "#chat-form button[type=submit]").click()
+            wait_for(lambda: "hello from afar" in driver.find_element("id", "events").text, 10, "the post on the feed")
+            assert backend.posted[-1][1] == "hello from afar"
+            assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "401" not in e["message"]] == []
+        finally:
+            driver.quit()

@@ -64,7 +64,7 @@ function renderSession() {
 async function loadSession() {
   const { data } = await api("/api/session");
   state.admin = !!data.admin; state.adminEnabled = !!data.admin_enabled; state.tokenEnv = data.token_env;
-  state.preview = data.preview;
+  state.preview = data.preview; state.viewerTokenRequired = !!data.viewer_token_required;
   if (data.max_message_chars) $("#chat-text").maxLength = data.max_message_chars;
   $("#mic-row").hidden = !(data.asr && window.MediaRecorder && navigator.mediaDevices);
   renderSession();
@@ -74,7 +74,11 @@ $("#login-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const r = await api("/api/login", { method: "POST", body: { token: $("#login-token").value } });
   $("#login-token").value = "";
-  if (r.ok) { state.admin = true; renderSession(); say("#admin-result", "已登录 · logged in", true); }
+  if (r.ok) {
+    state.admin = true; renderSession(); say("#admin-result", "已登录 · logged in", true);
+    startAll();
+    loadProducts(); loadFaqs(); loadSchedule();  // re-render rows with admin buttons enabled
+  }
   else say("#admin-result", r.data.error || "登录失败 login failed", false);
 });
 $("#logout").addEventListener("click", async () => {
@@ -152,7 +156,7 @@ async function loadHealth() {
   if (data.speaking) chips.unshift(el("span", { class: "chip speaking" }, "说话中 speaking: " + data.speaking));
   $("#queues").replaceChildren(...chips);
 }
-setInterval(loadHealth, 2000);
+setInterval(() => { if (state.started) loadHealth(); }, 2000);
 
 // ---- live feed ----------------------------------------------------------------------------------------
 
@@ -387,10 +391,18 @@ async function scheduleAction(id, action) {
   loadSchedule();
 }
 $("#schedule-refresh").addEventListener("click", loadSchedule);
-setInterval(loadSchedule, 15000);
+setInterval(() => { if (state.started) loadSchedule(); }, 15000);
 
 // ---- start ---------------------------------------------------------------------------------------------
 
-loadSession().then(() => { loadProducts(); loadFaqs(); loadSchedule(); startPreview(); });
-loadHealth();
-startFeed();
+// Off loopback nothing is visible before login; on loopback everything starts at once.
+function startAll() {
+  if (state.started) return;
+  state.started = true;
+  $("#login-needed").hidden = true;
+  loadProducts(); loadFaqs(); loadSchedule(); loadHealth(); startFeed(); startPreview();
+}
+loadSession().then(() => {
+  if (state.viewerTokenRequired && !state.admin) $("#login-needed").hidden = false;
+  else startAll();
+});
