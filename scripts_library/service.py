@@ -222,8 +222,23 @@ class ScriptsService:
 
     # -- admin ----------------------------------------------------------------------------------------
     def select_product(self, product_id: str) -> str:
-        """Admin `/product ID`: make it current and start its script now; raises UnknownProduct."""
-        return self.carousel.select(product_id, reason="admin")
+        """Admin `/product ID`: make it current and start its script now; raises UnknownProduct.
+
+        An alias or the name of a product in the carousel works too (`/product S3`)."""
+        return self.carousel.select(self._resolve_product(product_id.strip()), reason="admin")
+
+    def _resolve_product(self, wanted: str) -> str:
+        if self._lookup(wanted) is not None:
+            return wanted
+        folded = wanted.casefold()
+        for product_id in self.carousel.products:
+            product = self._lookup(product_id)
+            if product is None:
+                continue
+            names = [product_field(product, "name") or ""] + list(product_field(product, "aliases") or [])
+            if any(str(name).casefold() == folded for name in names):
+                return product_id
+        return wanted
 
     def handle_admin(self, text: str) -> str | None:
         """Admin chat commands of this package; returns a short reply for logs, None if not ours.
@@ -236,9 +251,9 @@ class ScriptsService:
         command, args = parts[0].lower(), parts[1:]
         try:
             if command == "/product":
-                if len(args) != 1:
+                if not args:
                     return "usage: /product ID"
-                return f"current product: {self.select_product(args[0])}"
+                return f"current product: {self.select_product(' '.join(args))}"  # names may have spaces
             if command == "/jobs":
                 if self.scheduler is None:
                     return "schedules are off (scripts.schedule_enabled)"

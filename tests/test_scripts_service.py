@@ -189,3 +189,10 @@ def test_sold_out_products_are_skipped_by_schedule_and_carousel(tmp_path):
         store.products[pid]["stock"] = 0
     svc.on_fire(FireEvent("carousel", "carousel", "", None))
     assert store.current == "p-stand-f1"  # everything sold out: stay
+
+
+def test_admin_product_accepts_an_alias(tmp_path):
+    svc, store = _service(tmp_path, schedule_enabled=False)
+    assert svc.handle_admin("/product s3") == "current product: p-watch-s3"  # alias, any case
+    assert svc.handle_admin("/product 青禾降噪耳机 A2") == "current product: p-earbuds-a2"  # the full name
+    assert svc.handle_admin("/product 智能手表") == "current product: p-watch-s3" and store.current == "p-watch-s3"
