@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from host.console.access import is_loopback, resolve_token
 from host.console.backend import ChatItem, NoticeItem
+from host.console.feed import EventFeed
 from host.console.server import build_console_app
 from host.console.settings import ConsoleSettings
 from host.metrics import HostMetrics
@@ -351,6 +352,20 @@ async def test_event_feed_history_live_and_resume(console):
     assert json.loads(missed[0]["data"])["payload"]["reason"] == "ad"
     again.close()
     assert (await console.get("/api/events?after=x")).status == 400
+
+
+async def test_event_feed_tells_a_returning_browser_what_it_missed():
+    backend = RecordingBackend()
+    backend.feed = EventFeed(history=10)
+    for i in range(25):
+        backend.feed.publish(NoticeItem("info", f"n{i}"))
+    async with TestClient(TestServer(build_console_app(backend, token=None), host="127.0.0.1")) as client:
+        resp = await client.get("/api/events", headers={"Last-Event-ID": "5"})
+        first = await _read_sse(resp, 2)
+        assert first[0]["event"] == "gap" and json.loads(first[0]["data"]) == {"missed": 10}  # seq 6..15 are gone
+        assert "id" not in first[0]
+        assert first[1]["id"] == "16"
+        resp.close()
 
 
 async def test_feed_drops_oldest_for_a_slow_subscriber():

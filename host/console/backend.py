@@ -271,6 +271,8 @@ class ConsoleBackend(Protocol):
         """Feed events with seq > after (history first, then live). host.console.feed.EventFeed does this."""
         ...
 
+    # Optional: ``feed`` (an EventFeed) lets the console tell a returning browser how many events it missed.
+
     async def post_viewer_message(self, uname: str, text: str) -> PostResult:
         """Inject a message as if a viewer typed it (the `console` chat source)."""
         ...

@@ -34,6 +34,12 @@ class EventFeed:
     def last_seq(self) -> int:
         return self._seq
 
+    def missed_after(self, after: int | None) -> int:
+        """How many events after ``after`` are no longer kept (a browser away too long)."""
+        if after is None or not self._history:
+            return 0
+        return max(0, self._history[0].seq - after - 1)
+
     @property
     def subscribers(self) -> int:
         return len(self._subscribers)

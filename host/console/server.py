@@ -28,6 +28,7 @@ from host.console.backend import (
     HealthSnapshot,
     ProductEdit,
 )
+from host.console.feed import EventFeed
 from host.console.settings import ConsoleSettings
 
 log = logging.getLogger("host.console")
@@ -286,6 +287,10 @@ async def events(request: web.Request) -> web.StreamResponse:
     })
     await resp.prepare(request)
     await resp.write(b"retry: 2000\n\n")
+    feed_obj = getattr(request.app[BACKEND_KEY], "feed", None)
+    if isinstance(feed_obj, EventFeed) and (missed := feed_obj.missed_after(after)):
+        # No id: the browser's Last-Event-ID stays where it was.
+        await resp.write(f"event: gap\ndata: {json.dumps({'missed': missed})}\n\n".encode())
     task = asyncio.current_task()
     request.app[STREAMS_KEY].add(task)
     feed = request.app[BACKEND_KEY].events(after)

@@ -207,6 +207,11 @@ function startFeed() {
   for (const kind of ["chat", "utterance", "admin", "notice"]) {
     source.addEventListener(kind, (m) => addEvent(JSON.parse(m.data)));
   }
+  source.addEventListener("gap", (m) => {
+    const missed = JSON.parse(m.data).missed;
+    addEvent({ seq: 0, at: Date.now() / 1000, kind: "notice",
+      payload: { level: "warning", message: "断线期间错过 " + missed + " 条 · missed " + missed + " events while disconnected" } });
+  });
   source.onopen = () => { $("#feed-state").textContent = "feed: 已连接 connected"; };
   source.onerror = () => { $("#feed-state").textContent = "feed: 重连中 reconnecting"; };
 }
