@@ -135,6 +135,7 @@ class Director:
         self._finishers: set[asyncio.Task] = set()
         self._playing: list[Spoken] = []  # utterances with audio still on air
         self._deferred: Utterance | None = None
+        self._last_prefetch = -1e9
         self.counters = {"utterances": 0, "sentences": 0, "interrupted": 0, "skipped": 0, "stale_dropped": 0,
                          "tts_failures": 0, "answers": 0, "scripts": 0, "idle": 0}
         self.wake = asyncio.Event()
@@ -197,12 +198,20 @@ class Director:
                     continue
                 utt = await self._next_utterance()
                 if utt is None:
+                    self._prefetch_scripts()
                     await self._sleep_or_wake(0.1)
                     continue
                 await self._speak(utt)
         finally:
             for task in list(self._finishers):
                 task.cancel()
+
+    def _prefetch_scripts(self) -> None:
+        """While nothing is due, synthesize the next script/idle lines so they start without delay."""
+        now = self.clock()
+        if self.scripts is not None and now - self._last_prefetch >= 1.0:
+            self._last_prefetch = now
+            self.scripts.prefetch(now)
 
     async def _sleep_or_wake(self, seconds: float) -> None:
         self.wake.clear()
