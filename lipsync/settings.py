@@ -14,10 +14,14 @@ class VisemeSettings(BaseModel):
     attack_s: float = Field(0.03, ge=0.0, le=1.0, description="time constant while the mouth opens")
     release_s: float = Field(0.06, ge=0.0, le=1.0, description="time constant while the mouth closes")
     gate_db: float = Field(-40.0, le=0.0, description="frames quieter than this (dBFS RMS) close the mouth")
-    relative_gate: float = Field(0.08, ge=0.0, lt=1.0, description="...or quieter than this share of the utterance's loud level")
+    relative_gate: float = Field(
+        0.08, ge=0.0, lt=1.0, description="...or quieter than this share of the utterance's loud level"
+    )
     max_open: float = Field(1.0, gt=0.0, le=1.0, description="opening at the utterance's loud level")
     end_taper_frames: int = Field(2, ge=0, le=25, description="frames over which the mouth is forced shut at the end")
-    warp_strength: float = Field(0.45, gt=0.0, le=1.0, description="photo avatars: lip gap at full opening, share of the mouth box height")
+    warp_strength: float = Field(
+        0.45, gt=0.0, le=1.0, description="photo avatars: lip gap at full opening, share of the mouth box height"
+    )
 
 
 class LipsyncSettings(BaseModel):

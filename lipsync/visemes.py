@@ -41,7 +41,7 @@ CONSONANT = Viseme(0.55, 0.2, 0.0)  # t d n l k g r h ...
 # remote TTS can be a little off, so sound there still moves the jaw, softly.
 UNTIMED = Viseme(0.4, 0.1, 0.0)
 
-_PAUSES = {"", "_", "__", ":", "sil", "sp", "spn", "pau", "#", "|", "||", ",", ".", "!", "?", "，", "。", "！", "？", "、", "…"}
+_PAUSES = {"", "_", "__", ":", "sil", "sp", "spn", "pau", "#", "|", "||"} | set(",.!?;，。！？；、…")
 
 # Ordered checks on espeak ASCII mnemonics, IPA and pinyin; the first that matches wins.
 _RULES: list[tuple[re.Pattern[str], Viseme]] = [

@@ -20,7 +20,8 @@ class CheckpointError(ValueError):
 def missing_checkpoint_message(path: Path) -> str:
     """The one message shown when the configured checkpoint file does not exist."""
     return (
-        f"Wav2Lip checkpoint not found: {path} ({path.resolve()}). Put the public Wav2Lip weights (wav2lip_gan.pth or wav2lip.pth "
+        f"Wav2Lip checkpoint not found: {path} ({path.resolve()}). "
+        f"Put the public Wav2Lip weights (wav2lip_gan.pth or wav2lip.pth "
         f"from the Rudrabha/Wav2Lip release) at that path, or point the config key '{CONFIG_KEY}' at the file; "
         f"nothing is downloaded at run time. Without it, use renderer = \"viseme\" (no weights needed)."
     )

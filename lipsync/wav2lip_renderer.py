@@ -70,7 +70,9 @@ class Wav2LipRenderer(Renderer):
                 boxes = smooth_boxes(raw, self.settings.box_smooth_frames)
             bad = [i for i, (_, _, w, h) in enumerate(boxes) if w < 8 or h < 8]
             if bad:
-                raise ValueError(f"avatar '{avatar.name}': face box of loop frame {bad[0]} is empty or tiny ({boxes[bad[0]]})")
+                raise ValueError(
+                    f"avatar '{avatar.name}': face box of loop frame {bad[0]} is empty or tiny ({boxes[bad[0]]})"
+                )
             self._boxes[key] = boxes
         return self._boxes[key]
 

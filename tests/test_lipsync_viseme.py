@@ -266,7 +266,10 @@ def _espeak(text: str, language: str):
 
 @pytest.mark.parametrize(
     "language,text",
-    [("en", "My mom bought a blue moon boot. Please keep it cheap."), ("zh", "大家好，欢迎来到我们的直播间，宝贝马上开抢。")],
+    [
+        ("en", "My mom bought a blue moon boot. Please keep it cheap."),
+        ("zh", "大家好，欢迎来到我们的直播间，宝贝马上开抢。"),
+    ],
 )
 def test_espeak_phoneme_timings_drive_the_mouth(language: str, text: str) -> None:
     audio, timings = _espeak(text, language)
