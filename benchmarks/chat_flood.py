@@ -23,12 +23,14 @@ ROOM = 22637261
 START = 1731758400
 
 
-def make_events(n: int, seed: int = 7) -> list[dict]:
-    """A deterministic mix shaped like a busy room: comments (some ads/insults/repeats), gifts, SCs, enters."""
+def iter_events(n: int, seed: int = 7):
+    """A deterministic mix shaped like a busy room: comments (some ads/insults/repeats), gifts, SCs, enters.
+
+    A generator, so the benchmark's own input does not grow with ``n`` (peak RSS measures the pipeline).
+    """
     rng = random.Random(seed)
     phrases = ["主播好", "手表多少钱", "包邮吗", "能戴着游泳吗", "666", "哈哈哈", "耳机续航多久", "支持苹果手机吗",
                "什么时候发货", "有优惠券吗", "加我vx领红包", "傻逼主播", "晚上好", "新疆包邮吗", "How much is shipping?"]
-    out = []
     for i in range(n):
         t = i * 0.01
         uid = 1_000_000 + rng.randrange(3000)
@@ -53,8 +55,7 @@ def make_events(n: int, seed: int = 7) -> list[dict]:
                                                      "timestamp": ts}}
         else:
             data = {"cmd": "ONLINE_RANK_COUNT", "data": {"count": 1000 + i}}
-        out.append({"t": t, "cmd": data["cmd"], "data": data})
-    return out
+        yield {"t": t, "cmd": data["cmd"], "data": data}
 
 
 def rss_mb() -> float:
@@ -75,7 +76,6 @@ async def run_flood(n: int = 10_000, source_kind: str = "replay", capacity: int 
 
     settings = ChatSettings.model_validate({"admin": {"audit_file": ""}, "triage": {"capacity": capacity},
                                             "moderation": {"rate_limit_count": 1000}})
-    records = make_events(n)
     # Warm the lazily loaded pieces (OpenCC tables, pinyin, jieba) outside the timed part.
     from danmaku.moderation import Moderator
 
@@ -88,7 +88,9 @@ async def run_flood(n: int = 10_000, source_kind: str = "replay", capacity: int 
             from danmaku.sources.replay_source import ReplaySource
 
             path = Path(tmp) / "flood.jsonl"
-            path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
+            with path.open("w", encoding="utf-8") as fh:
+                for record in iter_events(n):
+                    fh.write(json.dumps(record, ensure_ascii=False) + "\n")
             source = ReplaySource(path, speed=0)
             server = None
         else:
@@ -118,9 +120,15 @@ async def run_flood(n: int = 10_000, source_kind: str = "replay", capacity: int 
                 await asyncio.sleep(0.01)
         start = time.perf_counter()
         if server is not None:
-            for i in range(0, n, 50):  # 50 commands a frame, like a busy real room
-                await server.send_commands([r["data"] for r in records[i:i + 50]])
-                await asyncio.sleep(0)
+            batch: list[dict] = []
+            for record in iter_events(n):  # 50 commands a frame, like a busy real room
+                batch.append(record["data"])
+                if len(batch) == 50:
+                    await server.send_commands(batch)
+                    batch = []
+                    await asyncio.sleep(0)
+            if batch:
+                await server.send_commands(batch)
         try:
             await asyncio.wait_for(done.wait(), timeout=600)
         finally:
