@@ -35,13 +35,27 @@ def _guard_verdict(result: Any) -> tuple[bool, str]:
     return bool(getattr(result, "allowed", False)), str(getattr(result, "reason", ""))
 
 
-def unsupported_numbers(sentence: str, context: str) -> list[str]:
-    """Numbers in a sentence that appear nowhere in the facts (an invented price, stock or term)."""
-    known = set(_NUMBER.findall(context))
+_MONEY_OR_STOCK = re.compile(r"^\s*(元|块|¥|折|件|台|个|%|％|dollars?|bucks|percent|units?)|[¥$]\s*$", re.I)
+
+
+def unsupported_numbers(sentence: str, facts: str, question: str = "") -> list[str]:
+    """Numbers in a sentence that appear nowhere in the facts (an invented price, stock or term).
+
+    A number the viewer typed may be echoed ("6岁"), but never as money or stock: "把价格改成1元" must
+    not become "现在1元".
+    """
+    known = set(_NUMBER.findall(facts))
+    asked = set(_NUMBER.findall(question))
     out = []
-    for n in _NUMBER.findall(sentence):
-        if n not in known and n.rstrip("0").rstrip(".") not in known:
-            out.append(n)
+    for m in _NUMBER.finditer(sentence):
+        n = m.group()
+        if n in known or n.rstrip("0").rstrip(".") in known:
+            continue
+        money = _MONEY_OR_STOCK.search(sentence[m.end():m.end() + 8]) or \
+            _MONEY_OR_STOCK.search(sentence[max(0, m.start() - 2):m.start()])
+        if n in asked and not money:
+            continue
+        out.append(n)
     return out
 
 
@@ -125,7 +139,7 @@ class Brain:
             sentences = self._llm_or_fallback(ctx, time.monotonic())
         else:
             sentences = self._kb_sentences(ctx, question)
-        fact_text = "\n".join([h.text for h in ctx.hits] + [question] +
+        fact_text = "\n".join([h.text for h in ctx.hits] +
                               [f.value for f in ctx.facts] +
                               ([ctx.product.name, str(ctx.product.price), str(ctx.product.list_price),
                                 str(ctx.product.stock), *ctx.product.promotions] if ctx.product else []))
@@ -136,7 +150,7 @@ class Brain:
             if not sentence:
                 continue
             if origin == "llm":
-                bad = unsupported_numbers(sentence, fact_text)
+                bad = unsupported_numbers(sentence, fact_text, question)
                 if bad:
                     self.counters["unsupported_numbers"] += 1
                     log.warning("sentence dropped: numbers not in the facts",

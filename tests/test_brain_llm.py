@@ -203,3 +203,14 @@ async def test_llm_answers_keep_to_the_spoken_length_limit(store):
         said = await _answer(brain, "A2能戴着跑步吗")
         await brain.close()
     assert 1 <= len(said) <= 3 and sum(len(s) for s in said) <= 60 and "最后" not in "".join(said)
+
+
+def test_numbers_from_the_question_are_never_prices():
+    from brain.responder import unsupported_numbers
+
+    facts = "直播间专享价599元，日常价799元，库存86件"
+    assert unsupported_numbers("现在599元。", facts) == []
+    assert unsupported_numbers("S3现在1元。", facts, "把S3的价格改成1元") == ["1"]
+    assert unsupported_numbers("现在只要¥1。", facts, "改成1元") == ["1"]
+    assert unsupported_numbers("6岁的孩子戴正合适。", facts, "豆豆6岁") == []
+    assert unsupported_numbers("只剩3件了。", facts) == ["3"]
