@@ -48,7 +48,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _settings(args: argparse.Namespace):
-    from pathlib import Path
 
     from configs.loader import DEFAULT_CONFIG, load_config
     from knowledge.settings import KnowledgeSettings
