@@ -68,6 +68,7 @@ class Utterance:
     uname: str = ""
     script_line: Any = None  # scripts_library.ScriptLine for scripts and idle lines
     created: float = field(default_factory=time.monotonic)
+    marks: dict[str, float] = field(default_factory=dict)  # monotonic times: picked, text, tts, queued
 
 
 @dataclass
@@ -136,6 +137,7 @@ class Director:
         self._playing: list[Spoken] = []  # utterances with audio still on air
         self._deferred: Utterance | None = None
         self._last_prefetch = -1e9
+        self._arrived: TriageItem | None = None
         self.counters = {"utterances": 0, "sentences": 0, "interrupted": 0, "skipped": 0, "stale_dropped": 0,
                          "tts_failures": 0, "answers": 0, "scripts": 0, "idle": 0}
         self.wake = asyncio.Event()
@@ -199,7 +201,8 @@ class Director:
                 utt = await self._next_utterance()
                 if utt is None:
                     self._prefetch_scripts()
-                    await self._sleep_or_wake(0.1)
+                    # Wake as soon as chat arrives (not at the next poll): it is the answer latency.
+                    self._arrived = await self.triage.get(timeout=0.1)
                     continue
                 await self._speak(utt)
         finally:
@@ -224,7 +227,8 @@ class Director:
         deferred, self._deferred = self._deferred, None
         if deferred is not None and self.clock() - deferred.created < self.settings.deferred_stale_s:
             return deferred
-        item = self.triage.get_nowait()
+        item, self._arrived = self._arrived, None
+        item = item or self.triage.get_nowait()
         while item is not None:
             utt = self._from_triage(item)
             if utt is not None:
@@ -328,6 +332,7 @@ class Director:
 
     async def _speak(self, utt: Utterance) -> None:
         spoken = Spoken(utt)
+        utt.marks["picked"] = time.monotonic()
         self.current = spoken
         epoch = self._skip_epoch
         self.counters["utterances"] += 1
@@ -343,13 +348,16 @@ class Director:
                 if spoken.handles and self._outranked(utt.cls):
                     spoken.interrupted = True  # a higher class waits: stop at this sentence boundary
                     break
+                utt.marks.setdefault("text", time.monotonic())
                 pcm = await self._synthesize(utt, sentence)
                 if pcm is None:
                     continue
+                utt.marks.setdefault("tts", time.monotonic())
                 if epoch != self._skip_epoch or self.paused:
                     spoken.interrupted = True
                     break
                 handle = self.engine.say(pcm.pcm, pcm.timings, sentence)
+                utt.marks.setdefault("queued", time.monotonic())
                 spoken.planned.append(sentence)
                 spoken.handles.append(handle)
                 self.counters["sentences"] += 1
