@@ -323,3 +323,29 @@ async def test_stopping_the_source_leaves_no_library_tasks(server):
     names = [t.get_coro().__qualname__ for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert not [n for n in names if "heartbeat" in n or "LiveDanmaku" in n], names
     await _until(lambda: server.connected == 0, timeout=5)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("os").environ.get("LIVEHOST_SLOW_TESTS"),
+                    reason="waits for the library's real ~60 s heartbeat timeout; set LIVEHOST_SLOW_TESTS=1")
+@pytest.mark.timeout(150)
+async def test_real_library_timeout_reconnects_within_10s(server):
+    # Our watchdog and heartbeats out of the way: the library's own TIMEOUT must end the connection,
+    # and we must be back within 10 s of it.
+    source = make_source(server, watchdog_s=500.0, heartbeat_interval_s=500.0)
+    collector = Collector(source)
+    timeouts: list[float] = []
+    try:
+        await server.wait_for_auth(1)
+        await _until(lambda: source.stats.connected)
+        source.connection.add_event_listener("TIMEOUT", lambda _i: timeouts.append(time.monotonic()))
+        server.heartbeat_replies = False
+        await server.wait_for_auth(2, timeout=120)
+        assert timeouts, "the library's TIMEOUT did not fire"
+        await _until(lambda: source.stats.connected)
+        assert time.monotonic() - timeouts[0] < 10
+        await server.send_commands([danmu_msg(1, "u", "after the library timeout")])
+        await collector.wait_for(1)
+        assert [e.text for e in collector.events] == ["after the library timeout"]
+    finally:
+        await collector.close()
