@@ -229,3 +229,73 @@ def test_off_loopback_console_shows_nothing_until_login(tmp_path):
             assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "401" not in e["message"]] == []
         finally:
             driver.quit()
+
+
+class CuttableRelay:
+    """An HTTP relay in front of the engine's preview that can cut or freeze the connections open now
+    (new connections pass normally): what a restarted host or a wedged feed looks like to the browser."""
+
+    def __init__(self, upstream: str):
+        self.upstream, self.epoch, self.mode = upstream, 0, {}
+        self.connections = 0
+
+    def act(self, mode: str) -> None:
+        self.mode[self.epoch] = mode
+        self.epoch += 1
+
+    async def handle(self, request):
+        import aiohttp
+        from aiohttp import web
+
+        mine = self.epoch
+        self.connections += 1
+        resp = web.StreamResponse(headers={"Content-Type": "video/x-flv"})
+        await resp.prepare(request)
+        async with aiohttp.ClientSession() as session, session.get(self.upstream) as up:
+            async for chunk in up.content.iter_any():
+                mode = self.mode.get(mine)
+                if mode == "close":
+                    break
+                if mode != "freeze":  # frozen: the connection stays open, nothing more arrives
+                    await resp.write(chunk)
+        return resp
+
+
+@pytest.mark.slow
+def test_preview_recovers_from_a_cut_and_a_frozen_feed(engine, tmp_path):
+    """The player reconnects by itself: on a closed feed (mpegts.js events) and on a feed that stays open
+    but stops (the page's 6 s media-time watchdog)."""
+    from aiohttp import web
+
+    relay = CuttableRelay(engine.preview_url)
+    relay_app = web.Application()
+    relay_app.router.add_get("/live.flv", relay.handle)
+    backend = RecordingBackend()
+    app = build_console_app(backend, token=TOKEN)
+    with ConsoleThread(app) as console:
+        relay_server = ConsoleServer(relay_app, "127.0.0.1", 0)
+        relay_url = asyncio.run_coroutine_threadsafe(relay_server.start(), console.loop).result(10)
+        backend._preview_url = relay_url + "/live.flv"
+        driver = chromium(tmp_path)
+        try:
+            driver.get(console.url + "/")
+            current = "return document.getElementById('preview').currentTime"
+            js = driver.execute_script
+            wait_for(lambda: js(current) > 1.0, 60, "the preview to start playing")
+            for mode, within in (("close", 20), ("freeze", 30)):
+                before = relay.connections
+                relay.act(mode)
+                wait_for(lambda: relay.connections > before, within, f"the player to reconnect after a {mode}")
+                # A new player starts its media time again from about 0: playing again means advancing
+                # 1 s past the lowest value seen since the reconnect.
+                low = [js(current)]
+
+                def resumed() -> bool:
+                    now = js(current)
+                    low[0] = min(low[0], now)
+                    return now > low[0] + 1.0
+
+                wait_for(resumed, 20, f"playback to resume after a {mode}")
+        finally:
+            driver.quit()
+            asyncio.run_coroutine_threadsafe(relay_server.stop(), console.loop).result(10)

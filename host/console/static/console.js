@@ -90,6 +90,7 @@ $("#logout").addEventListener("click", async () => {
 
 const video = $("#preview");
 let player = null, retryTimer = null;
+const stall = { time: -1, since: 0, playing: false };  // last media time seen, when it last moved
 
 function startPreview() {
   clearTimeout(retryTimer);
@@ -102,7 +103,10 @@ function startPreview() {
   player = mpegts.createPlayer({ type: "flv", isLive: true, url: "/preview.flv", hasAudio: true, hasVideo: true }, {
     enableWorker: false, enableStashBuffer: false, lazyLoad: false,
     liveBufferLatencyChasing: true, liveBufferLatencyMaxLatency: 1.8, liveBufferLatencyMinRemain: 0.4,
+    // A console left open for weeks: drop played media, or the SourceBuffer fills up and playback dies.
+    autoCleanupSourceBuffer: true, autoCleanupMaxBackwardDuration: 30, autoCleanupMinBackwardDuration: 15,
   });
+  stall.time = -1; stall.since = performance.now(); stall.playing = false;
   player.attachMediaElement(video);
   player.on(mpegts.Events.ERROR, (type, detail) => {
     $("#preview-state").textContent = "中断，重连中 · " + type + "/" + detail;
@@ -117,7 +121,8 @@ function startPreview() {
   });
 }
 $("#unmute").addEventListener("click", () => { video.muted = false; video.play(); $("#unmute").hidden = true; });
-video.addEventListener("playing", () => { $("#preview-state").textContent = video.muted ? "播放中（静音）· playing, muted" : "播放中 · playing"; });
+video.addEventListener("playing", () => {
+  stall.playing = true; $("#preview-state").textContent = video.muted ? "播放中（静音）· playing, muted" : "播放中 · playing"; });
 video.addEventListener("volumechange", () => { if (!video.muted) $("#unmute").hidden = true; });
 
 function updateReadout() {
@@ -126,6 +131,13 @@ function updateReadout() {
   $("#buffer-ahead").textContent = b.length ? (b.end(b.length - 1) - video.currentTime).toFixed(2) + " s" : "—";
   const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
   if (q) { $("#decoded-frames").textContent = q.totalVideoFrames; $("#dropped-frames").textContent = q.droppedVideoFrames; }
+  // Watchdog: media time frozen for 6 s while meant to play (host restarted, feed wedged) -> reconnect.
+  const now = performance.now();
+  if (video.currentTime !== stall.time) { stall.time = video.currentTime; stall.since = now; }
+  else if (player && stall.playing && !video.paused && now - stall.since > 6000) {
+    $("#preview-state").textContent = "画面停滞，重连中 · stalled, reconnecting";
+    startPreview();
+  }
 }
 setInterval(updateReadout, 250);
 
