@@ -80,6 +80,7 @@ class PiperEngine(ThreadedEngine):
         self._voices: dict[str, object] = {}
         self._load_lock = threading.Lock()
         self.alignments_available: bool | None = None
+        self.alignments_patched = False
 
     def default_voice(self, language: str) -> str:
         return str(self.model_path)
@@ -107,26 +108,48 @@ class PiperEngine(ThreadedEngine):
                 )
 
     def load(self, voice: str):  # noqa: ANN201 - piper.PiperVoice
-        """The loaded PiperVoice for a model path (loaded once)."""
+        """The loaded PiperVoice for a model path (loaded once, with a bounded onnxruntime thread count)."""
         with self._load_lock:
             if voice not in self._voices:
-                from piper import PiperVoice
-
-                try:
-                    import onnx  # noqa: F401 - only to know whether piper can patch in alignments
-                    want_alignments = True
-                except ImportError:
-                    want_alignments = False
                 self._check_offline_resources(voice)
                 try:
-                    self._voices[voice] = PiperVoice.load(
-                        voice, use_cuda=self.settings.use_cuda, include_alignments=want_alignments,
-                        download_dir=self.settings.resources_dir,
-                    )
+                    self._voices[voice] = self._build_voice(voice)
+                except TtsError:
+                    raise
                 except Exception as exc:  # onnxruntime raises its own types for bad files
                     raise TtsError(f"cannot load piper voice {voice}: {exc}") from exc
-                log.debug("piper voice loaded", extra={"voice": voice, "alignments": want_alignments})
+                log.debug("piper voice loaded", extra={"voice": voice, "alignments": self.alignments_patched})
             return self._voices[voice]
+
+    def _build_voice(self, voice: str):  # noqa: ANN202 - piper.PiperVoice
+        """PiperVoice.load's work, with our session options: piper would take every core from the encoder."""
+        import json
+
+        import onnxruntime
+        from piper import PiperConfig, PiperVoice
+
+        model: str | bytes = voice
+        self.alignments_patched = False
+        try:
+            import onnx
+            from piper.patch_voice_with_alignment import add_alignment_output
+
+            proto = onnx.load(voice)
+            try:
+                add_alignment_output(proto)
+                self.alignments_patched = True
+            except ValueError:  # already patched, or no duration tensor: use the model as it is
+                pass
+            model = proto.SerializeToString()
+        except ImportError:
+            pass  # no onnx package: timings are spread evenly instead
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.settings.threads
+        options.inter_op_num_threads = 1
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if self.settings.use_cuda else ["CPUExecutionProvider"]
+        config = PiperConfig.from_dict(json.loads(Path(f"{voice}.json").read_text(encoding="utf-8")))
+        session = onnxruntime.InferenceSession(model, sess_options=options, providers=providers)
+        return PiperVoice(config=config, session=session, download_dir=Path(self.settings.resources_dir))
 
     def synthesize_blocking(self, request: EngineRequest) -> Iterator[EngineAudio]:
         from piper import SynthesisConfig

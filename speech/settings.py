@@ -51,6 +51,7 @@ class PiperSettings(_Strict):
     length_scale: float | None = Field(None, gt=0, description="speaking pace: >1 slower; None = the voice's own")
     speaker_id: int | None = Field(None, ge=0)
     use_cuda: bool = False
+    threads: int = Field(1, ge=0, description="onnxruntime threads; 1 leaves the other core to the encoder, 0 = all")
     languages: list[Literal["zh", "en"]] = ["en"]
     resources_dir: str = Field(
         "var/models/piper", description="extra piper resources (g2pW/g2pw.onnx for Chinese pinyin voices); never downloaded"
