@@ -436,6 +436,32 @@ async def test_preview_proxy_streams_upstream_without_buffering():
             assert await asyncio.wait_for(resp.content.read(), 5) == b"tag-data"
 
 
+async def test_preview_relay_ends_when_the_feed_goes_silent(monkeypatch):
+    import host.console.server as server_module
+
+    monkeypatch.setattr(server_module, "PREVIEW_SILENCE_S", 0.5)
+    hang = asyncio.Event()
+
+    async def wedged(request):
+        resp = web.StreamResponse(headers={"Content-Type": "video/x-flv"})
+        await resp.prepare(request)
+        await resp.write(b"FLV\x01\x05\x00\x00\x00\x09")
+        await hang.wait()  # alive, silent
+        return resp
+
+    upstream_app = web.Application()
+    upstream_app.router.add_get("/live.flv", wedged)
+    async with TestServer(upstream_app, host="127.0.0.1") as upstream:
+        backend = RecordingBackend(preview_url=str(upstream.make_url("/live.flv")))
+        async with TestClient(TestServer(build_console_app(backend, token=None), host="127.0.0.1")) as client:
+            resp = await client.get("/preview.flv")
+            started = time.monotonic()
+            body = await asyncio.wait_for(resp.content.read(), 5)  # the relay ends; the player reconnects
+            assert body.startswith(b"FLV") and time.monotonic() - started < 4
+            assert not client.app[server_module.STREAMS_KEY]  # the handler is gone
+        hang.set()
+
+
 async def test_preview_errors_are_clear():
     backend = RecordingBackend(preview_url=None)
     async with TestClient(TestServer(build_console_app(backend, token=None), host="127.0.0.1")) as client:

@@ -35,6 +35,7 @@ log = logging.getLogger("host.console")
 
 STATIC_DIR = Path(__file__).with_name("static")
 SSE_KEEPALIVE_S = 15.0
+PREVIEW_SILENCE_S = 10.0  # the preview sends ~25 tags/s; this long without a byte means it is dead
 SCHEDULE_ACTIONS = ("pause", "resume", "run_now")
 UPLOAD_MAX_BYTES = 10 * 1024 * 1024  # default for microphone uploads (speech.asr.max_upload_mb)
 
@@ -536,7 +537,7 @@ async def preview(request: web.Request) -> web.StreamResponse:
         async for chunk in upstream.content.iter_any():
             await resp.write(chunk)
         return resp
-    except (ConnectionResetError, aiohttp.ClientError, asyncio.CancelledError):
+    except (ConnectionResetError, aiohttp.ClientError, TimeoutError, asyncio.CancelledError):
         # The viewer or the upstream went away, or the console is stopping: the response ends here.
         return resp if resp is not None else web.Response(status=502)
     finally:
@@ -549,8 +550,10 @@ async def preview(request: web.Request) -> web.StreamResponse:
 
 
 async def _client_ctx(app: web.Application):
-    # No total timeout: the preview is an endless response. Connect quickly or report 502.
-    timeout = aiohttp.ClientTimeout(total=None, connect=3.0, sock_connect=3.0)
+    # No total timeout: the preview is an endless response. Connect quickly or report 502; a feed that
+    # goes silent ends the relay (aiohttp does not cancel a handler whose browser left, so without this a
+    # wedged upstream would hold one connection per player reconnect).
+    timeout = aiohttp.ClientTimeout(total=None, connect=3.0, sock_connect=3.0, sock_read=PREVIEW_SILENCE_S)
     async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as client:
         app[CLIENT_KEY] = client
         yield
