@@ -138,7 +138,7 @@ def _moderate(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     stdin = sys.stdin.buffer
-    for lineno, raw in enumerate(stdin, 1):
+    for raw in stdin:
         text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
         verdict = moderator.check_outgoing(text) if args.outgoing else moderator.check(text)
         print(json.dumps(verdict.to_json(), ensure_ascii=False), flush=True)

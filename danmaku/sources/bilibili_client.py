@@ -198,7 +198,7 @@ def credential_from_env(env: dict[str, str], sessdata_env: str, bili_jct_env: st
                       buvid3=env.get(buvid3_env) or None)
 
 
-def quiet_library_logger(room: int, debug: bool = False) -> None:
+def quiet_library_logger(room: int) -> None:
     """Stop LiveDanmaku from attaching its own stderr handler; its messages go through our logging."""
     logger = logging.getLogger(f"LiveDanmaku_{room}")
     if not logger.handlers:
