@@ -152,7 +152,8 @@ class AsrSource:
     async def run_stream(self, url: str, open_timeout_s: float = 10.0) -> int:
         """Follow an RTMP/HTTP/file audio stream until it ends; one event per utterance. Returns the count."""
         loop = asyncio.get_running_loop()
-        blocks: asyncio.Queue[np.ndarray | BaseException | None] = asyncio.Queue(maxsize=64)
+        # Room for ~40 s of audio so a long transcription does not stall the network read.
+        blocks: asyncio.Queue[np.ndarray | BaseException | None] = asyncio.Queue(maxsize=2000)
 
         def hand_over(item: np.ndarray | BaseException | None) -> None:
             asyncio.run_coroutine_threadsafe(blocks.put(item), loop).result()
