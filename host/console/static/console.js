@@ -250,7 +250,10 @@ $("#chat-form").addEventListener("submit", async (ev) => {
 async function adminCall(action, args = {}) {
   const r = await api("/api/admin/" + action, { method: "POST", body: { args } });
   const msg = r.data.message || r.data.error || ("HTTP " + r.status);
-  say("#admin-result", action + ": " + msg + (r.data.data && Object.keys(r.data.data).length ? " " + JSON.stringify(r.data.data) : ""), r.ok);
+  say("#admin-result", action + ": " + msg, r.ok);
+  const data = r.data.data && Object.keys(r.data.data).length ? r.data.data : null;  // e.g. /status figures
+  $("#admin-data").hidden = !data;
+  $("#admin-data").textContent = data ? JSON.stringify(data, null, 2) : "";
   return r;
 }
 for (const b of document.querySelectorAll("[data-action]")) b.addEventListener("click", () => adminCall(b.dataset.action));
