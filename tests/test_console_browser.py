@@ -167,6 +167,8 @@ def test_preview_plays_and_viewer_post_reaches_backend(engine, tmp_path):
             js("arguments[0].scrollIntoView({block: 'center'})", skip)  # not under the sticky header
             skip.click()
             wait_for(lambda: [c for c in backend.admin_calls if c[0] == "skip"], 10, "skip to reach the backend")
+            driver.find_element("css selector", "button[data-action=status]").click()
+            wait_for(lambda: '"frames"' in driver.find_element("id", "admin-data").text, 10, "the status figures")
 
             # KB editing: load a product into the editor, change its price, save.
             edit = driver.find_element("xpath", "//tbody[@id='products']/tr[td[1]='p-earbuds-a2']//button[1]")
