@@ -95,6 +95,7 @@ class SpeechSettings(_Strict):
     )
     cooldown_s: float = Field(60.0, ge=0, description="a failing engine is skipped this long, then probed again")
     normalize_text: bool = True
+    max_sentence_chars: int = Field(120, ge=20, description="longer sentences are cut at commas (streaming, failover)")
     loudness_dbfs: float = Field(-20.0, ge=-40, le=-6, description="RMS of voiced audio, same for every engine")
     peak_dbfs: float = Field(-1.0, ge=-20, le=0)
     cache: CacheSettings = CacheSettings()

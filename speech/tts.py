@@ -89,7 +89,7 @@ class SpeechTts:
     async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[TtsChunk]:
         """Stream the utterance sentence by sentence; raises TtsUnavailable only when nothing at all could be said."""
         language = self.language_of(text)
-        sentences = split_sentences(self.speech_text(text, language))
+        sentences = split_sentences(self.speech_text(text, language), self.settings.max_sentence_chars)
         self.stats.utterances += 1
         formatter = PcmFormatter(self.sample_rate, self.channels)
         emitted = 0  # output samples so far: the offset of the next sentence

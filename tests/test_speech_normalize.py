@@ -177,3 +177,14 @@ def test_word_error_rate() -> None:
     assert word_error_rate("a b c d", "a x c") == pytest.approx(0.5)
     assert word_error_rate("a b", "a b c d") == pytest.approx(1.0)
     assert canonical_words("It's 10 o'clock") == ["it's", "ten", "o'clock"]
+
+
+def test_over_long_sentences_are_cut_at_commas() -> None:
+    text = "，".join(["这是一个很长的句子的一部分"] * 20) + "。"
+    pieces = split_sentences(text, max_chars=40)
+    assert "".join(pieces) == text
+    assert all(len(p) <= 40 for p in pieces) and len(pieces) > 5
+    english = ", ".join(["this clause goes on and on"] * 10) + ". Short one."
+    pieces = split_sentences(english, max_chars=60)
+    assert pieces[-1] == "Short one." and all(len(p) <= 60 for p in pieces)
+    assert split_sentences("It costs 10,000 yuan, or 29,9 euros.", max_chars=12)[0] == "It costs 10,000 yuan,"
