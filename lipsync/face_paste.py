@@ -63,16 +63,41 @@ def feather_mask(w: int, h: int, feather: float, lower_only: bool = False) -> np
     return out
 
 
-def match_colour(generated: np.ndarray, original: np.ndarray, ring: np.ndarray) -> np.ndarray:
-    """Shift/scale each channel of ``generated`` so its mean/std in ``ring`` equal the original's there."""
+@lru_cache(maxsize=64)
+def _blend_weights(w: int, h: int, feather: float, lower_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    # (mask, 1 - mask) as contiguous 2-D float32, the form cv2.blendLinear takes.
+    mask = np.ascontiguousarray(feather_mask(w, h, feather, lower_only)[..., 0])
+    keep = np.ascontiguousarray(1.0 - mask)
+    for arr in (mask, keep):
+        arr.setflags(write=False)
+    return mask, keep
+
+
+@lru_cache(maxsize=16)
+def _ring(w: int, h: int, feather: float, lower_only: bool) -> np.ndarray:
+    # The seam ring: where the mask blends, the generated face must have the original's colour statistics.
+    mask = feather_mask(w, h, feather, lower_only)[..., 0]
+    ring = (mask > 0.02) & (mask < 0.98)
+    ring.setflags(write=False)
+    return ring
+
+
+def colour_transfer(generated: np.ndarray, original: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (gain, offset) that give ``generated`` the original's mean/std inside ``ring``."""
     if not ring.any():
-        return generated
-    g = generated[ring]
-    o = original[ring]
+        return np.ones(3, np.float32), np.zeros(3, np.float32)
+    g = generated[ring].astype(np.float32)
+    o = original[ring].astype(np.float32)
     g_mean, g_std = g.mean(axis=0), g.std(axis=0)
     o_mean, o_std = o.mean(axis=0), o.std(axis=0)
     gain = np.clip(o_std / np.maximum(g_std, 1.0), 0.5, 2.0)  # flat patches: don't blow noise up
-    return (generated - g_mean) * gain + o_mean
+    return gain.astype(np.float32), (o_mean - g_mean * gain).astype(np.float32)
+
+
+def match_colour(generated: np.ndarray, original: np.ndarray, ring: np.ndarray) -> np.ndarray:
+    """Shift/scale each channel of ``generated`` so its mean/std in ``ring`` equal the original's there."""
+    gain, offset = colour_transfer(generated, original, ring)
+    return generated.astype(np.float32) * gain + offset
 
 
 def paste_face(
@@ -82,11 +107,14 @@ def paste_face(
     feather: float = 0.12,
     opacity: float = 1.0,
     lower_only: bool = False,
+    original_crop: np.ndarray | None = None,
 ) -> None:
-    """Blend a generated face (any size, BGR float or uint8) into ``frame``'s ``box`` in place; outside is untouched.
+    """Blend a generated face (BGR, float 0..255 or uint8) into ``frame``'s ``box`` in place; outside is untouched.
 
     ``opacity`` scales the whole blend (0 leaves the frame as it is), for fading in and out; ``lower_only``
-    pastes only the mouth/jaw part of the box (see :func:`feather_mask`).
+    pastes only the mouth/jaw part of the box (see :func:`feather_mask`). Colours are matched in the feather
+    ring at the face's own resolution, against ``original_crop`` (the same-size crop the model was given) or a
+    crop cut here.
     """
     if opacity <= 0.0:
         return
@@ -94,11 +122,17 @@ def paste_face(
     if w <= 0 or h <= 0:
         return
     region = frame[y : y + h, x : x + w]
-    resized = cv2.resize(np.asarray(face, dtype=np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    original = region.astype(np.float32)
-    mask = feather_mask(w, h, feather, lower_only)
-    # The seam ring: where the mask blends, the generated face must have the original's colour statistics.
-    ring = (mask[..., 0] > 0.02) & (mask[..., 0] < 0.98)
-    matched = match_colour(resized, original, ring)
-    out = original + (matched - original) * (mask * np.float32(min(opacity, 1.0)))
-    region[...] = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    face = np.asarray(face, dtype=np.float32)
+    size_h, size_w = face.shape[:2]
+    if original_crop is None or original_crop.shape[:2] != (size_h, size_w):
+        original_crop = cv2.resize(region, (size_w, size_h), interpolation=cv2.INTER_AREA)
+    ring = _ring(size_w, size_h, feather, lower_only)
+    # Matching at 96 px and then resizing equals matching after resizing (the transfer is affine per channel).
+    gain, offset = colour_transfer(face, original_crop, ring)
+    matched = cv2.resize(face * gain + offset, (w, h), interpolation=cv2.INTER_LINEAR)
+    matched = np.clip(matched, 0, 255, out=matched).astype(np.uint8)
+    mask, keep = _blend_weights(w, h, feather, lower_only)
+    if opacity < 1.0:
+        mask = mask * np.float32(opacity)
+        keep = np.ascontiguousarray(1.0 - mask)
+    region[...] = cv2.blendLinear(matched, region, mask, keep)

@@ -135,6 +135,9 @@ class Wav2LipRenderer(Renderer):
             used = [boxes[i % len(boxes)] for i in indices]
             crops = np.stack([self._crop(avatar, i, f, b) for i, f, b in zip(indices, frames, used)])
             faces = self.infer(windows[start : start + len(indices)], crops)
-            for k, (frame, box, face) in enumerate(zip(frames, used, faces), start=start):
-                paste_face(frame, box, face, self.settings.feather, opacity=self._fade(k, n), lower_only=lower_only)
+            for k, (frame, box, face, crop) in enumerate(zip(frames, used, faces, crops), start=start):
+                paste_face(
+                    frame, box, face, self.settings.feather,
+                    opacity=self._fade(k, n), lower_only=lower_only, original_crop=crop,
+                )  # fmt: skip
                 yield frame
