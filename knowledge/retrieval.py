@@ -149,7 +149,10 @@ class Retriever:
             self._matrix = mat
         else:
             self._matrix = None
-        self._product_ids = np.array([c.product_id or "" for c in chunks], dtype=object)
+        # Product ids as small ints: comparisons over 100k chunks stay vectorized and cheap.
+        self._product_code = {pid: i + 1 for i, pid in enumerate(sorted({c.product_id for c in chunks
+                                                                         if c.product_id}))}
+        self._product_codes = np.array([self._product_code.get(c.product_id, 0) for c in chunks], dtype=np.int32)
         self._is_faq = np.array([c.source_kind == "faq" for c in chunks], dtype=bool)
 
     # ---------------------------------------------------------------- querying
@@ -206,12 +209,13 @@ class Retriever:
                 dense = np.zeros(len(self.chunks), dtype=np.float32)
                 fused = fused + cfg.dense_weight * coverage  # BM25-only mode: coverage stands in for similarity
             named = self.named_products(question)
+            codes = self._product_codes
             if named:
-                is_named = np.isin(self._product_ids, named)
-                other = (self._product_ids != "") & ~is_named
-                fused = fused + cfg.name_boost * is_named - cfg.name_boost * other
-            elif current_product_id:
-                fused = fused + cfg.current_product_prior * (self._product_ids == current_product_id)
+                is_named = np.isin(codes, [self._product_code.get(p, -1) for p in named])
+                other = (codes != 0) & ~is_named
+                fused = fused + cfg.name_boost * is_named - cfg.other_product_penalty * other
+            elif current_product_id and current_product_id in self._product_code:
+                fused = fused + cfg.current_product_prior * (codes == self._product_code[current_product_id])
             fused = fused + cfg.faq_prior * self._is_faq
             # Take extra candidates: a FAQ has two views (question, question+answer); keep its best one.
             want = min(len(self.chunks), 2 * k + 2)
