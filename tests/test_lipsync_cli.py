@@ -176,3 +176,15 @@ def test_rendered_file_keeps_mouth_and_sound_within_one_frame(tmp_path: Path) ->
             best_lag, best_r = lag, r
     assert best_r >= 0.6, f"r={best_r:.2f}"
     assert abs(best_lag) <= 1, f"mouth is {best_lag} frames off the sound"
+
+
+def test_main_lists_render_with_help() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "main.py", "render", "--help"], cwd=root, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    for flag in ("--audio", "--out", "--avatar", "--renderer", "--config", "--timings"):
+        assert flag in result.stdout
