@@ -1,0 +1,282 @@
+"""ConsoleBackend over the host's real parts: stream engine, chat pipeline, knowledge store, director, scripts.
+
+host/app.py (once every part is built):
+
+    backend = HostConsoleBackend.from_host(host, metrics=metrics)
+    backend.attach()          # feed + metrics hooks into the chat pipeline, the admin audit and the director
+    app = build_console_app(backend, token=token, settings=cfg.console, metrics=metrics)
+
+Every part is optional: what a host lacks answers 501 with a message naming the config key. Blocking calls
+(SQL, the job table) run in worker threads; ``health()`` only reads counters.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from host.console.backend import (
+    AdminItem,
+    AdminResult,
+    FaqEdit,
+    HealthSnapshot,
+    PostResult,
+    ProductEdit,
+    ScheduleEntry,
+    UtteranceItem,
+    chat_item_from_event,
+    snapshot_from_engine,
+)
+from host.console.feed import EventFeed
+
+log = logging.getLogger("host.console")
+
+OK_RESULTS = ("ok", "queued")  # danmaku AdminResult.result values that mean "done or on its way"
+
+
+class HostConsoleBackend:
+    """Implements host.console.backend.ConsoleBackend with the components the Host built."""
+
+    def __init__(self, *, engine: Any = None, chat: Any = None, store: Any = None, director: Any = None,
+                 scripts: Any = None, feed: EventFeed | None = None, metrics: Any = None,
+                 embedder: Any = None, preview_url: str | None = None):
+        self.engine, self.chat, self.store, self.director, self.scripts = engine, chat, store, director, scripts
+        self.feed = feed or EventFeed()
+        self.metrics = metrics
+        self.embedder = embedder  # passed to the store when a KB edit re-chunks a product or FAQ
+        self._preview_url = preview_url
+        self._attached = False
+        self._utterance_ids = 0
+
+    @classmethod
+    def from_host(cls, host: Any, **kwargs: Any) -> HostConsoleBackend:
+        """Take the parts of a built host.app.Host."""
+        return cls(engine=host.engine, chat=host.chat, store=host.store, director=host.director,
+                   scripts=host.scripts, **kwargs)
+
+    # ---- wiring --------------------------------------------------------------------------------------
+
+    def attach(self) -> None:
+        """Hook the feed (and metrics) into the parts; call once, on the event loop, before they run."""
+        if self._attached:
+            return
+        self._attached = True
+        try:
+            self.feed.bind_loop(asyncio.get_running_loop())
+        except RuntimeError:
+            pass  # learnt later from the first subscriber
+        chat = self.chat
+        if chat is not None:
+            # ChatPipeline.run calls self.process(event): wrapping it on the instance gives each event
+            # together with its outcome ("queued", "skipped:<reason>", "command:<result>").
+            process = chat.process
+
+            async def process_and_publish(event: Any) -> str:
+                outcome = await process(event)
+                self._on_chat_outcome(event, outcome)
+                return outcome
+
+            chat.process = process_and_publish
+            chat.dispatcher.audit.on_record.append(self._on_audit)
+            if self.metrics is not None:
+                self.metrics.add_counters("chat_pipeline", lambda: dict(chat.counts), label="outcome",
+                                          doc="chat events by outcome (queued, skipped:<reason>, command:<result>)")
+        director = self.director
+        if director is not None:
+            earlier = director.on_said
+
+            def on_said(spoken: Any) -> Any:
+                self._on_said(spoken)
+                return earlier(spoken) if earlier is not None else None
+
+            director.on_said = on_said
+            if self.metrics is not None:
+                self.metrics.add_counters("director", lambda: dict(director.counters), label="event",
+                                          doc="director counters (utterances, sentences, interrupted, ...)")
+
+    def _on_chat_outcome(self, event: Any, outcome: str) -> None:
+        kind = getattr(event.kind, "value", str(event.kind))
+        if kind == "viewer_count":
+            return
+        verdict_reason = outcome.split(":", 1)[1] if outcome.startswith("skipped:") else ""
+        item = chat_item_from_event(event)
+        if outcome.startswith("skipped:"):
+            item.allowed, item.reason = False, verdict_reason
+        elif outcome.startswith("command:"):
+            item.reason = "command"
+        elif outcome == "not_queued":
+            item.reason = "not queued"  # triage declined it (full, stale or coalesced)
+        else:
+            item.reason = "ok"
+        self.feed.publish(item)
+        if self.metrics is not None:
+            self.metrics.count_chat_event(kind, event.platform)
+            if kind in ("comment", "super_chat") and not outcome.startswith("command:"):
+                self.metrics.count_moderation(item.allowed, verdict_reason or "ok")
+
+    def _on_audit(self, record: Any) -> None:
+        self.feed.publish(AdminItem(
+            actor=f"{record.actor_source}:{record.actor_name or record.actor_uid}", action=record.command,
+            args=dict(record.args), ok=record.result in OK_RESULTS,
+            message=record.detail or record.result))
+
+    def _on_said(self, spoken: Any) -> None:
+        utt = spoken.utterance
+        self._utterance_ids += 1
+        cls = getattr(utt.cls, "name", str(utt.cls)).lower()
+        planned = spoken.planned
+        text = "".join(planned) if any("\u4e00" <= ch <= "\u9fff" for ch in "".join(planned)) else " ".join(planned)
+        state = "interrupted" if spoken.interrupted else "done"
+        self.feed.publish(UtteranceItem(
+            id=f"said-{self._utterance_ids}", state=state, text=text, priority=cls, to_uname=utt.uname or None,
+            played_text=spoken.played_text() if spoken.interrupted else None))
+        if self.metrics is not None:
+            self.metrics.count_utterance(cls, state)
+
+    # ---- ConsoleBackend --------------------------------------------------------------------------------
+
+    @property
+    def preview_url(self) -> str | None:
+        if self._preview_url:
+            return self._preview_url
+        return getattr(self.engine, "preview_url", None) if self.engine is not None else None
+
+    def health(self) -> HealthSnapshot:
+        stream = self.engine.health.snapshot() if self.engine is not None else {}
+        queues: dict[str, int] = {}
+        muted = 0
+        if self.chat is not None:
+            queues["triage"] = len(self.chat.triage)
+            muted = len(self.chat.moderator.muted)
+        current = getattr(getattr(self.scripts, "carousel", None), "current", None)
+        return snapshot_from_engine(stream, queues=queues, paused=bool(getattr(self.director, "paused", False)),
+                                    current_product=current, muted_users=muted)
+
+    def events(self, after: int | None = None):
+        return self.feed.subscribe(after)
+
+    async def post_viewer_message(self, uname: str, text: str) -> PostResult:
+        """Straight into the chat pipeline as a console viewer (uid 0): moderation, triage, the feed."""
+        if self.chat is None:
+            raise NotImplementedError("this host has no chat pipeline")
+        from danmaku.events import ChatEvent, EventKind
+
+        event = ChatEvent(kind=EventKind.COMMENT, platform="console", room=0, uid=0, uname=uname, text=text,
+                          raw={"uname": uname, "text": text})
+        outcome = await self.chat.process(event)
+        accepted = outcome == "queued"
+        reason = outcome.split(":", 1)[1] if ":" in outcome else outcome
+        return PostResult(accepted=accepted, reason="ok" if accepted else reason)
+
+    async def admin(self, action: str, args: dict[str, Any], actor: str) -> AdminResult:
+        """Through danmaku's dispatcher, like chat and HTTP admins: authorized, audited, same handlers."""
+        if self.chat is None:
+            raise NotImplementedError("this host has no admin dispatcher (chat pipeline)")
+        from danmaku.admin.commands import Actor, AdminCommand, CommandName
+
+        raw = " ".join([f"/{action}", *(str(v) for v in args.values())])
+        cmd = AdminCommand(name=CommandName(action), raw=raw, actor=Actor.console(actor), **args)
+        result = await self.chat.dispatcher.execute(cmd)
+        data: dict[str, Any] = {}
+        if action == "status" and result.result == "ok":
+            data = json.loads(json.dumps(self.chat.dispatcher.status(), default=str))
+        message = result.message if action != "status" else "status"
+        return AdminResult(ok=result.result in OK_RESULTS, message=message or result.result, data=data)
+
+    # -- knowledge base
+
+    def _need_store(self) -> Any:
+        if self.store is None:
+            raise NotImplementedError("this host has no knowledge store")
+        return self.store
+
+    async def list_products(self) -> list[ProductEdit]:
+        products = await asyncio.to_thread(self._need_store().list_products)
+        return [ProductEdit(id=p.id, name=p.name, price=p.price, list_price=p.list_price, stock=p.stock,
+                            aliases=list(p.aliases), selling_points=list(p.selling_points),
+                            promotions=list(p.promotions), specs=dict(p.specs), tags=list(p.tags))
+                for p in products]
+
+    async def save_product(self, product: ProductEdit) -> ProductEdit:
+        from knowledge.importer import ImportFileError, KnowledgeBundle
+        from knowledge.records import Product
+
+        store = self._need_store()
+        currency = (await asyncio.to_thread(store.store_profile) or {}).get("currency", "CNY")
+        record = Product(id=product.id, name=product.name, aliases=product.aliases, price=product.price,
+                         list_price=product.list_price, currency=currency, stock=product.stock, specs=product.specs,
+                         selling_points=product.selling_points, promotions=product.promotions, tags=product.tags)
+        try:
+            await asyncio.to_thread(store.apply_import, KnowledgeBundle(products={record.id: record}), self.embedder)
+        except ImportFileError as exc:
+            raise ValueError(str(exc)) from None
+        return product
+
+    async def delete_product(self, product_id: str) -> bool:
+        store = self._need_store()
+        if not hasattr(store, "delete_product"):
+            raise NotImplementedError("the knowledge store cannot delete products yet: remove it from the "
+                                      "knowledge files and re-import (python main.py kb import)")
+        return bool(await asyncio.to_thread(store.delete_product, product_id))
+
+    async def list_faqs(self) -> list[FaqEdit]:
+        faqs = await asyncio.to_thread(self._need_store().list_faqs)
+        return [FaqEdit(id=f.id, question=f.question, answer=f.answer, product_id=f.product_id) for f in faqs]
+
+    async def save_faq(self, faq: FaqEdit) -> FaqEdit:
+        from knowledge.importer import ImportFileError, KnowledgeBundle
+        from knowledge.records import Faq
+
+        record = Faq(id=faq.id, question=faq.question, answer=faq.answer, product_id=faq.product_id or None)
+        try:
+            await asyncio.to_thread(self._need_store().apply_import, KnowledgeBundle(faqs={record.id: record}),
+                                    self.embedder)
+        except ImportFileError as exc:  # e.g. an unknown product_id
+            raise ValueError(str(exc).split(": ", 1)[-1]) from None
+        return faq
+
+    async def delete_faq(self, faq_id: str) -> bool:
+        store = self._need_store()
+        if not hasattr(store, "delete_faq"):
+            raise NotImplementedError("the knowledge store cannot delete FAQs yet: remove it from the "
+                                      "knowledge files and re-import (python main.py kb import)")
+        return bool(await asyncio.to_thread(store.delete_faq, faq_id))
+
+    # -- schedule
+
+    def _scheduler(self) -> Any:
+        scheduler = getattr(self.scripts, "scheduler", None)
+        if scheduler is None:
+            raise NotImplementedError("schedules are off (scripts.dir / scripts.schedule_enabled)")
+        return scheduler
+
+    async def list_schedule(self) -> list[ScheduleEntry]:
+        jobs = await asyncio.to_thread(self._scheduler().jobs)
+        return [_entry(job) for job in jobs]
+
+    async def schedule_action(self, job_id: str, action: str) -> ScheduleEntry:
+        from scripts_library.scheduler import UnknownJob
+
+        scheduler = self._scheduler()
+        try:
+            if action == "pause":
+                return _entry(await asyncio.to_thread(scheduler.pause, job_id))
+            if action == "resume":
+                return _entry(await asyncio.to_thread(scheduler.resume, job_id))
+            fire = await asyncio.to_thread(scheduler.run_now, job_id)
+            self.scripts.on_fire(fire)  # the service queues the script / idle line / carousel step
+            info = next((j for j in await asyncio.to_thread(scheduler.jobs) if j.id == job_id), None)
+        except UnknownJob as exc:
+            raise KeyError(str(exc)) from None
+        if info is None:
+            raise KeyError(job_id)
+        entry = _entry(info)
+        entry.last_run = fire.scheduled_at.timestamp() if fire.scheduled_at is not None else None
+        return entry
+
+
+def _entry(job: Any) -> ScheduleEntry:
+    next_run = job.next_run_time.timestamp() if job.next_run_time is not None else None
+    return ScheduleEntry(id=job.id, name=f"{job.kind} {job.target}", trigger=job.trigger, next_run=next_run,
+                         paused=job.next_run_time is None)
