@@ -95,6 +95,10 @@ def timing_visemes(timings: Sequence[Timing], fps: float, n_frames: int) -> list
     phonemes = [t for t in timings if t.kind == "phoneme"]
     use = phonemes or list(timings)
     out: list[Viseme] = [UNTIMED] * n_frames
+    # A bad timing from an engine (NaN, reversed) is skipped, never a failed render.
+    use = [t for t in use if math.isfinite(t.start) and math.isfinite(t.end) and t.end > t.start]
+    if not use:
+        return None
     for timing in sorted(use, key=lambda t: t.start):
         viseme = viseme_for(timing.text) if timing.kind == "phoneme" else _word_viseme(timing.text)
         first = max(0, math.ceil(timing.start * fps - 0.5))

@@ -293,3 +293,12 @@ def test_espeak_phoneme_timings_drive_the_mouth(language: str, text: str) -> Non
         rounded = [s.round for t, s in ((t, shapes[int((t.start + t.end) / 2 * FPS)]) for t in timings)
                    if t.kind == "phoneme" and viseme_for(t.text) is ROUNDED]
         assert np.mean(rounded) > 0.3
+
+
+def test_bad_timings_are_skipped_not_fatal() -> None:
+    feats = _features([0.2] * 10)
+    bad = [Timing(float("nan"), 0.2, "a"), Timing(0.3, 0.1, "o"), Timing(0.0, float("inf"), "m")]
+    plain = mouth_track(feats, FPS, VisemeSettings())
+    assert mouth_track(feats, FPS, VisemeSettings(), bad) == plain  # as if there were no timings
+    mixed = bad + [Timing(0.0, 0.4, "m")]
+    assert mouth_track(feats, FPS, VisemeSettings(end_taper_frames=0), mixed)[4].open < 0.2
