@@ -225,6 +225,6 @@ def test_render_with_wav2lip_checkpoint(tmp_path: Path) -> None:
 
     avatar = BuiltinAvatar(320, 180, 25)
     x, y, w, h = avatar.face_box(2)
-    # Zero weights paint a flat grey face: the pasted region differs from the loop frame, the rest does not.
+    # Zero weights paint a flat grey lower face: the pasted region clearly differs from the loop frame.
     lower = (slice(y + h // 2, y + h), slice(x, x + w))
     assert np.abs(frames[2][lower].astype(int) - avatar.frame(2)[lower]).mean() > 2.0
