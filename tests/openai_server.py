@@ -72,7 +72,6 @@ class OpenAIServer:
             self._loop.run_until_complete(self._start())
             ready.set()
             self._loop.run_forever()
-            self._loop.run_until_complete(self._runner.cleanup())
             self._loop.close()
 
         self._thread = threading.Thread(target=run, name="openai-test-server", daemon=True)
@@ -93,8 +92,17 @@ class OpenAIServer:
 
     def stop(self) -> None:
         if self._loop and self._loop.is_running():
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
+
+    async def _shutdown(self) -> None:
+        # Handlers still sleeping (a "silent" reply) are cancelled instead of awaited.
+        current = asyncio.current_task()
+        for task in asyncio.all_tasks():
+            if task is not current:
+                task.cancel()
+        await self._runner.cleanup()
 
     def __enter__(self) -> "OpenAIServer":
         return self.start()
