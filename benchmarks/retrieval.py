@@ -45,6 +45,10 @@ def paraphrase_accuracy(workdir: Path) -> dict:
             ok = sum(1 for it in items
                      if (h := r.search(it["q"], k=1)[0]).chunk_id in it["expect"] or h.source_id in it["expect"])
             out[f"{shop}_{mode}"] = (ok, len(items))
+            hold = data[shop].get("holdout", [])
+            ok = sum(1 for it in hold
+                     if (h := r.search(it["q"], k=1)[0]).chunk_id in it["expect"] or h.source_id in it["expect"])
+            out[f"{shop}_{mode}_holdout"] = (ok, len(hold))
             if emb:
                 kb = KbResponder(r)
                 unans = data[shop]["unanswerable"]
@@ -158,6 +162,11 @@ def main() -> None:
             print(f"{shop}: hybrid {h[0]}/{h[1]} = {h[0] / h[1]:.1%}   BM25 only {b[0]}/{b[1]} = {b[0] / b[1]:.1%}")
         tot = acc["zh_hybrid"][0] + acc["en_hybrid"][0], acc["zh_hybrid"][1] + acc["en_hybrid"][1]
         print(f"overall hybrid: {tot[0]}/{tot[1]} = {tot[0] / tot[1]:.1%}")
+        for shop in ("zh", "en"):
+            h, b = acc[f"{shop}_hybrid_holdout"], acc[f"{shop}_bm25_holdout"]
+            if h[1]:
+                print(f"{shop} holdout (not tuned on): hybrid {h[0]}/{h[1]} = {h[0] / h[1]:.1%}   "
+                      f"BM25 only {b[0]}/{b[1]} = {b[0] / b[1]:.1%}")
         for shop in ("zh", "en"):
             d, f = acc[f"{shop}_deflected"], acc[f"{shop}_false_deflections"]
             print(f"{shop} KB-only: unanswerable deflected {d[0]}/{d[1]}; answerable wrongly deflected {f[0]}/{f[1]}")
