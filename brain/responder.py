@@ -126,6 +126,8 @@ class Brain:
     async def answer(self, question: str, *, uid: int | None = None, uname: str = "",
                      product_id: str | None = None) -> AsyncIterator[str]:
         """Yield speakable sentences for one viewer question."""
+        if not question or not question.strip():
+            return
         if uid is not None:
             await asyncio.to_thread(self.remember_rules, uid, uname, question)
         ctx = await asyncio.to_thread(self.context, question, uid, uname, product_id)

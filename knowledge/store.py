@@ -348,6 +348,18 @@ class Store:
                 self._set_state(s, "kb_version", int(row.value if row else 0) + 1)
         return stats
 
+    def import_files(self, paths: list[str | Path], *, embeddings: bool = True,
+                     progress: bool = False) -> dict[str, int]:
+        """Parse and import files/folders (idempotent; what the host runs at start for knowledge.import_paths)."""
+        from knowledge.importer import parse_paths
+
+        embedder = None
+        if embeddings:
+            from knowledge.embedding import shared_embedder
+
+            embedder = shared_embedder()
+        return self.apply_import(parse_paths(list(paths), progress=progress), embedder, progress=progress)
+
     # ------------------------------------------------------------------ viewers and memory
 
     def get_viewer(self, uid: int) -> Viewer | None:

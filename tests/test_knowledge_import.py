@@ -147,3 +147,9 @@ def test_cli_help_for_every_subcommand():
     for args in (["kb", "--help"], ["kb", "import", "--help"], ["kb", "search", "--help"], ["ask", "--help"]):
         r = _cli(*args)
         assert r.returncode == 0 and "usage:" in r.stdout
+
+
+def test_import_files_is_the_one_call_the_host_needs(store):
+    stats = store.import_files([fixtures_dir() / "shop_en"], embeddings=False)
+    assert (stats["products"], stats["faqs"]) == (3, 15)
+    assert store.import_files([fixtures_dir() / "shop_en"], embeddings=False)["chunks_added"] == 0
