@@ -78,6 +78,24 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def click_when_ready(driver, xpath: str, timeout: float = 10.0) -> None:
+    """Click an enabled element; tables re-render after login, so a found row may go stale: look again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def attempt() -> bool:
+        try:
+            found = [e for e in driver.find_elements("xpath", xpath) if e.is_enabled()]
+            if not found:
+                return False
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", found[0])
+            found[0].click()
+            return True
+        except StaleElementReferenceException:
+            return False
+
+    wait_for(attempt, timeout, f"an enabled {xpath}")
+
+
 def tone(seconds: float, freq: float = 440.0) -> np.ndarray:
     t = np.arange(int(seconds * SR)) / SR
     mono = (np.sin(2 * np.pi * freq * t) * 8000).astype(np.int16)
@@ -171,9 +189,7 @@ def test_preview_plays_and_viewer_post_reaches_backend(engine, tmp_path):
             wait_for(lambda: '"frames"' in driver.find_element("id", "admin-data").text, 10, "the status figures")
 
             # KB editing: load a product into the editor, change its price, save.
-            edit = driver.find_element("xpath", "//tbody[@id='products']/tr[td[1]='p-earbuds-a2']//button[1]")
-            js("arguments[0].scrollIntoView({block: 'center'})", edit)
-            edit.click()
+            click_when_ready(driver, "//tbody[@id='products']/tr[td[1]='p-earbuds-a2']//button[1]")
             price = driver.find_element("css selector", "#product-edit input[name=price]")
             assert price.get_attribute("value") == "159"
             price.clear()
@@ -183,9 +199,7 @@ def test_preview_plays_and_viewer_post_reaches_backend(engine, tmp_path):
             assert backend.products["p-earbuds-a2"].list_price == 199  # untouched fields survive the round trip
 
             # Schedule: pause a job from its row.
-            pause = driver.find_element("xpath", "//tbody[@id='schedule']/tr[td[1][starts-with(., 'idle filler')]]//button[1]")
-            js("arguments[0].scrollIntoView({block: 'center'})", pause)
-            pause.click()
+            click_when_ready(driver, "//tbody[@id='schedule']/tr[td[1][starts-with(., 'idle filler')]]//button[1]")
             wait_for(lambda: backend.schedule["idle"].paused, 10, "the schedule pause to reach the backend")
 
             errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
@@ -301,3 +315,45 @@ def test_preview_recovers_from_a_cut_and_a_frozen_feed(engine, tmp_path):
         finally:
             driver.quit()
             asyncio.run_coroutine_threadsafe(relay_server.stop(), console.loop).result(10)
+
+
+def test_console_over_the_real_host_parts(engine, tmp_path):
+    """HostConsoleBackend with the real engine, chat pipeline, knowledge store and job table: what an
+    operator does on the page lands in the real components."""
+    from host.console.host_backend import HostConsoleBackend
+    from tests.test_console_support import SHOP_EN, real_chat, real_scripts, real_store
+
+    if not SHOP_EN.exists():
+        pytest.skip("shared fixtures not present")
+    store, chat, scripts = real_store(tmp_path), real_chat(), real_scripts(tmp_path)
+    backend = HostConsoleBackend(engine=engine, chat=chat, store=store, scripts=scripts)
+    app = build_console_app(backend, token=TOKEN)
+    try:
+        with ConsoleThread(app) as console:
+            console.loop.call_soon_threadsafe(backend.attach)
+            driver = chromium(tmp_path)
+            try:
+                driver.get(console.url + "/")
+                js = driver.execute_script
+                wait_for(lambda: js("return document.getElementById('preview').currentTime") > 1.0, 60,
+                         "the preview to start playing")
+                events = driver.find_element("id", "events")
+                for text in ("Does the Pulse Watch track sleep?", "add me on wechat abc12345 for cheap stuff"):
+                    box = driver.find_element("id", "chat-text")
+                    box.send_keys(text)
+                    driver.find_element("css selector", "#chat-form button[type=submit]").click()
+                    wait_for(lambda t=text: t in events.text, 15, f"{text!r} on the feed")
+                assert len(chat.triage) == 1  # the question queued for the director, the ad refused
+                lines = driver.find_elements("css selector", "#events li")
+                assert "通过" in lines[0].text and "拦截" in lines[1].text
+
+                driver.find_element("id", "login-token").send_keys(TOKEN)
+                driver.find_element("css selector", "#login-form button").click()
+                click_when_ready(driver, "//tbody[@id='schedule']/tr[td[1][starts-with(., 'idle')]]//button[1]")
+                wait_for(lambda: {j.id: j.paused for j in scripts.scheduler.jobs()}["idle"], 10,
+                         "the job to be paused in the job table")
+            finally:
+                driver.quit()
+    finally:
+        scripts.scheduler.close()
+        store.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import types
-from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -14,8 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from host.console.host_backend import HostConsoleBackend
 from host.console.server import build_console_app
 from host.metrics import HostMetrics
+from tests.test_console_support import SHOP_EN, real_chat, real_scripts, real_store
 
-SHOP_EN = Path("/work/shared/fixtures/shop_en/knowledge.yaml")
 TOKEN = "host-backend-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 pytestmark = pytest.mark.skipif(not SHOP_EN.exists(), reason="shared fixtures not present")
@@ -23,36 +22,21 @@ pytestmark = pytest.mark.skipif(not SHOP_EN.exists(), reason="shared fixtures no
 
 @pytest.fixture
 def store(tmp_path):
-    from knowledge.importer import parse_paths
-    from knowledge.store import Store
-
-    s = Store.open(f"sqlite:///{tmp_path / 'host.db'}")
-    s.apply_import(parse_paths([SHOP_EN]))
+    s = real_store(tmp_path)
     yield s
     s.close()
 
 
 @pytest.fixture
 def chat():
-    from danmaku.pipeline import ChatPipeline
-    from danmaku.settings import ChatSettings
-
-    return ChatPipeline.from_settings(ChatSettings())
+    return real_chat()
 
 
 @pytest.fixture
 def scripts(tmp_path):
-    from scripts_library.scheduler import JobSpec, ScriptScheduler
-    from scripts_library.script_file import Schedule
-
-    scheduler = ScriptScheduler(f"sqlite:///{tmp_path / 'jobs.db'}").open()
-    scheduler.sync([JobSpec("script:p-pulse-watch", "script", "p-pulse-watch", Schedule("every", "15m", 0), "test"),
-                    JobSpec("idle", "idle", "", Schedule("every", "45s", 0), "test")])
-    fired = []
-    # ScriptsService's two members the backend uses; the real service needs a script library and TTS.
-    service = types.SimpleNamespace(scheduler=scheduler, on_fire=fired.append, carousel=None, fired=fired)
+    service = real_scripts(tmp_path)
     yield service
-    scheduler.close()
+    service.scheduler.close()
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import types
+from pathlib import Path
 from typing import Any
 
 from host.console.backend import (
@@ -132,3 +134,39 @@ class RecordingBackend:
 
 def test_recording_backend_satisfies_the_protocol():
     assert isinstance(RecordingBackend(), ConsoleBackend)
+
+
+# ---- the real parts, for HostConsoleBackend tests ---------------------------------------------------------
+
+SHOP_EN = Path("/work/shared/fixtures/shop_en/knowledge.yaml")
+
+
+def real_store(tmp_path: Path):
+    """The knowledge store on a fresh SQLite file with the English fixture shop imported."""
+    from knowledge.importer import parse_paths
+    from knowledge.store import Store
+
+    store = Store.open(f"sqlite:///{tmp_path / 'host.db'}")
+    store.apply_import(parse_paths([SHOP_EN]))
+    return store
+
+
+def real_chat():
+    """danmaku's chat pipeline (moderation, admin dispatcher, triage) with default settings, no source."""
+    from danmaku.pipeline import ChatPipeline
+    from danmaku.settings import ChatSettings
+
+    return ChatPipeline.from_settings(ChatSettings())
+
+
+def real_scripts(tmp_path: Path):
+    """The scripts job table (APScheduler on SQLite) with two jobs, behind ScriptsService's two members
+    the backend uses (``scheduler``, ``on_fire``); the full service also needs a script library and TTS."""
+    from scripts_library.scheduler import JobSpec, ScriptScheduler
+    from scripts_library.script_file import Schedule
+
+    scheduler = ScriptScheduler(f"sqlite:///{tmp_path / 'jobs.db'}").open()
+    scheduler.sync([JobSpec("script:p-pulse-watch", "script", "p-pulse-watch", Schedule("every", "15m", 0), "test"),
+                    JobSpec("idle", "idle", "", Schedule("every", "45s", 0), "test")])
+    fired: list = []
+    return types.SimpleNamespace(scheduler=scheduler, on_fire=fired.append, carousel=None, fired=fired)
