@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
 
 class VisemeSettings(BaseModel):
@@ -40,7 +40,7 @@ class LipsyncSettings(BaseModel):
         False, description="load checkpoints that need full pickle (only for files you trust)"
     )
     batch_size: int = Field(16, ge=1, le=1024, description="Wav2Lip frames per inference batch")
-    face_pads: tuple[int, int, int, int] = Field(
+    face_pads: tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt, NonNegativeInt] = Field(
         (0, 10, 0, 0), description="Wav2Lip crop padding in pixels: top, bottom, left, right (chin room)"
     )
     box_smooth_frames: int = Field(5, ge=1, le=25, description="Wav2Lip face boxes are averaged over this many loop frames")

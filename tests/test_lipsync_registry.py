@@ -40,7 +40,9 @@ def test_device_choice() -> None:
 def test_bad_config_values_name_the_key() -> None:
     from pydantic import ValidationError
 
-    for bad in ({"device": "tpu"}, {"batch_size": 0}, {"face_pads": [1, 2]}, {"viseme": {"gate_db": 3}}):
+    bad_values = ({"device": "tpu"}, {"batch_size": 0}, {"face_pads": [1, 2]}, {"face_pads": [0, -5, 0, 0]},
+                  {"viseme": {"gate_db": 3}}, {"wav2lip_paste": "half"})
+    for bad in bad_values:
         with pytest.raises(ValidationError):
             LipsyncSettings.model_validate(bad)
 
