@@ -126,3 +126,17 @@ def test_ask_cli_prints_the_answer(zh_url):
                        cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
     assert "托运" in r.stdout
+
+
+def test_ask_cli_streams_from_a_configured_llm(zh_url, tmp_path):
+    from tests.openai_server import OpenAIServer, Reply
+
+    with OpenAIServer(replies=[Reply(text="可以带上飞机。不能托运哦。", chunk_delay_s=0.02)]) as srv:
+        config = tmp_path / "c.toml"
+        config.write_text(f'[knowledge]\ndb_url = "{zh_url}"\n\n[brain]\nmemory_llm_tools = false\n\n'
+                          f'[brain.llm]\nbase_url = "{srv.base_url}"\nmodel = "m1"\n', encoding="utf-8")
+        r = subprocess.run([sys.executable, "main.py", "ask", "充电宝能带上飞机吗", "--config", str(config)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["可以带上飞机。", "不能托运哦。"]
+    assert srv.requests[0]["model"] == "m1"
