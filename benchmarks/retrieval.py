@@ -165,7 +165,7 @@ def main() -> None:
         for shop in ("zh", "en"):
             h, b = acc[f"{shop}_hybrid_holdout"], acc[f"{shop}_bm25_holdout"]
             if h[1]:
-                print(f"{shop} holdout (not tuned on): hybrid {h[0]}/{h[1]} = {h[0] / h[1]:.1%}   "
+                print(f"{shop} holdout: hybrid {h[0]}/{h[1]} = {h[0] / h[1]:.1%}   "
                       f"BM25 only {b[0]}/{b[1]} = {b[0] / b[1]:.1%}")
         for shop in ("zh", "en"):
             d, f = acc[f"{shop}_deflected"], acc[f"{shop}_false_deflections"]

@@ -1,0 +1,233 @@
+"""Answer latency and /skip latency of the whole host, measured at an RTMP receiver.
+
+A comment is posted through the console source; a PyAV player reading the stream back from a real
+nginx-rtmp on 127.0.0.1 notes when the first sample of the answer arrives. The LLM is a local
+OpenAI-compatible server whose first token is fixed at 300 ms. Prints p50/p95 of the total and of the
+breakdown (queue, LLM, TTS first sentence, render/start, encode+mux+delivery) and the pipeline overhead
+(total minus the fixed LLM delay); then /skip -> silence (idle loop) at the receiver.
+
+    .venv/bin/python -m benchmarks.latency [--questions 20] [--skips 5] [--width 1280 --height 720]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+LLM_FIRST_TOKEN_S = 0.3
+THRESHOLD = 0.01  # RMS of a decoded audio frame that counts as speech (the voice is leveled to -20 dBFS)
+QUESTIONS = [
+    "how much is the Pulse Watch?",
+    "does the watch work with an iPhone?",
+    "do you ship to the UK?",
+    "how long does the power bank take to recharge?",
+    "can the buds connect to my laptop and phone at the same time?",
+]
+LONG_ANSWER = " ".join(["The Pulse Watch tracks your heart rate, your sleep and your runs all day long."] * 6)
+
+
+class Receiver(threading.Thread):
+    """Plays the RTMP stream back and keeps (arrival time, RMS) of every decoded audio frame."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True, name="rtmp-receiver")
+        self.url = url
+        self.frames: list[tuple[float, float]] = []
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        import av
+
+        container = av.open(self.url, options={"fflags": "nobuffer", "rw_timeout": "10000000"})
+        self.ready.set()
+        with container:
+            for frame in container.decode(audio=0):
+                pcm = frame.to_ndarray().astype(np.float32)
+                if pcm.dtype != np.float32 or np.abs(pcm).max() > 2:
+                    pcm = pcm / 32768.0
+                self.frames.append((time.monotonic(), float(np.sqrt(np.mean(pcm**2)))))
+                if self.stop.is_set():
+                    return
+
+    def first_sound_after(self, t: float, timeout: float) -> float | None:
+        return self._wait(t, timeout, lambda rms: rms > THRESHOLD)
+
+    def first_silence_after(self, t: float, timeout: float) -> float | None:
+        return self._wait(t, timeout, lambda rms: rms < THRESHOLD / 4)
+
+    def _wait(self, t: float, timeout: float, cond) -> float | None:
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            frames = self.frames
+            for i in range(seen, len(frames)):
+                arrived, rms = frames[i]
+                if arrived >= t and cond(rms):
+                    return arrived
+            seen = max(0, len(frames) - 1)
+            time.sleep(0.005)
+        return None
+
+    def silent_for(self, seconds: float) -> bool:
+        now = time.monotonic()
+        recent = [rms for arrived, rms in self.frames if arrived >= now - seconds]
+        return bool(recent) and max(recent) < THRESHOLD
+
+
+def _config(tmp: Path, llm_url: str, width: int, height: int):
+    from configs.loader import load_config
+
+    path = tmp / "latency.toml"
+    path.write_text(f"""
+[log]
+level = "WARNING"
+[stream]
+width = {width}
+height = {height}
+[stream.preview]
+enabled = false
+[knowledge]
+db_url = "sqlite:///{tmp}/host.db"
+import_paths = ["{ROOT}/configs/demo/shop_en/knowledge.yaml"]
+[brain.llm]
+base_url = "{llm_url}"
+api_key_env = "LATENCY_BENCH_KEY"
+[speech]
+engines = ["piper", "espeak"]
+language = "en"
+[speech.cache]
+enabled = false
+[chat]
+source = "console"
+[chat.moderation]
+rate_limit_count = 1000
+duplicate_window_s = 0
+[director]
+language = "en"
+welcome_interval_s = 100000
+""")
+    return load_config(path)
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) * 1000 if values else float("nan")
+
+
+async def bench(args) -> None:
+    from host.app import Host
+    from tests.openai_server import OpenAIServer, Reply
+    from tests.rtmp_server import RtmpServer
+
+    long_mode = {"on": False}
+
+    def responder(messages, body):
+        if long_mode["on"]:
+            return Reply(text=LONG_ANSWER, first_token_delay_s=LLM_FIRST_TOKEN_S)
+        return Reply(text="The Pulse Watch is 89 dollars in this live room.", first_token_delay_s=LLM_FIRST_TOKEN_S)
+
+    with tempfile.TemporaryDirectory() as tmpdir, RtmpServer(Path(tmpdir) / "nginx") as nginx, \
+            OpenAIServer(responder=responder) as llm:
+        tmp = Path(tmpdir)
+        cfg = _config(tmp, llm.base_url, args.width, args.height)
+        host = Host(cfg, extra_rtmp=[nginx.url("bench")])
+        await asyncio.to_thread(host.build)
+        said: list = []
+        host.director.on_said = said.append
+        run = asyncio.create_task(host.run())
+        while not host.engine.running:
+            await asyncio.sleep(0.05)
+        receiver = Receiver(nginx.url("bench"))
+        receiver.start()
+        await asyncio.to_thread(receiver.ready.wait, 20)
+        await asyncio.sleep(3)  # let the receiver settle and the first TTS/render warm up
+        warm = host.chat.source.post("hello, what do you sell?", "warmup", 1)
+        await asyncio.to_thread(receiver.first_sound_after, time.monotonic() - 1, 30)
+        while not receiver.silent_for(1.0):
+            await asyncio.sleep(0.1)
+        said.clear()
+        del warm
+
+        rows = []
+        for i in range(args.questions):
+            question = QUESTIONS[i % len(QUESTIONS)]
+            t_post = time.monotonic()
+            host.chat.source.post(question, f"viewer{i}", 1000 + i)
+            t_rx = await asyncio.to_thread(receiver.first_sound_after, t_post, 30)
+            while not said or not receiver.silent_for(1.0):
+                await asyncio.sleep(0.05)
+            spoken = said.pop()
+            said.clear()
+            if t_rx is None:
+                print(f"question {i}: no answer heard")
+                continue
+            m = spoken.utterance.marks
+            h = spoken.handles[0]
+            on_air = host.engine.clock.deadline(h.start_frame)
+            rows.append({
+                "total": t_rx - t_post,
+                "queue": m["picked"] - t_post,
+                "llm": m["text"] - m["picked"],
+                "tts": m["tts"] - m["text"],
+                "render_start": on_air - m["queued"],
+                "encode_deliver": t_rx - on_air,
+            })
+
+        skips = []
+        long_mode["on"] = True
+        for i in range(args.skips):
+            host.chat.source.post(QUESTIONS[i % len(QUESTIONS)] + " tell me everything", f"skip{i}", 5000 + i)
+            t_sound = await asyncio.to_thread(receiver.first_sound_after, time.monotonic(), 30)
+            await asyncio.sleep(1.5)
+            t_skip = time.monotonic()
+            host.director.skip()
+            t_quiet = await asyncio.to_thread(receiver.first_silence_after, t_skip, 10)
+            if t_sound and t_quiet:
+                skips.append(t_quiet - t_skip)
+            while not receiver.silent_for(1.0):
+                await asyncio.sleep(0.1)
+
+        receiver.stop.set()
+        host.request_stop()
+        await run
+        health = host.engine.health.status_line()
+
+    print(f"answer latency over {len(rows)} questions, LLM first token fixed at {LLM_FIRST_TOKEN_S * 1000:.0f} ms "
+          f"({args.width}x{args.height}):")
+    print(f"{'stage':<16}{'p50 ms':>10}{'p95 ms':>10}")
+    for key in ("queue", "llm", "tts", "render_start", "encode_deliver", "total"):
+        values = [r[key] for r in rows]
+        print(f"{key:<16}{pct(values, 50):>10.0f}{pct(values, 95):>10.0f}")
+    overhead = [r["total"] - LLM_FIRST_TOKEN_S for r in rows]
+    print(f"{'overhead':<16}{pct(overhead, 50):>10.0f}{pct(overhead, 95):>10.0f}   (total - LLM first token)")
+    if skips:
+        print(f"/skip -> silence at the receiver over {len(skips)} tries: p50 {pct(skips, 50):.0f} ms, "
+              f"max {max(skips) * 1000:.0f} ms")
+    print(health)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--questions", type=int, default=20)
+    parser.add_argument("--skips", type=int, default=5)
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=720)
+    args = parser.parse_args()
+    import os
+
+    os.environ.setdefault("LATENCY_BENCH_KEY", "sk-local")
+    from host.logging_setup import setup_logging
+
+    setup_logging(level="WARNING")
+    asyncio.run(bench(args))
+
+
+if __name__ == "__main__":
+    main()
