@@ -164,7 +164,7 @@ async def test_director_utterances_reach_the_feed():
             self.played_samples, self.total_samples = played, total
 
     seen = []
-    director = types.SimpleNamespace(on_said=seen.append, counters={"utterances": 2}, paused=False)
+    director = types.SimpleNamespace(on_said=seen.append, counters={"utterances": 2}, paused=False, current=None)
     backend = HostConsoleBackend(director=director)
     backend.attach()
     done = Spoken(Utterance(UttClass.ANSWER, "question", [], uname="Ann"), ["Hi Ann.", "It lasts 7 days."],
@@ -178,6 +178,44 @@ async def test_director_utterances_reach_the_feed():
     assert (items[0].state, items[0].text, items[0].to_uname, items[0].priority) == (
         "done", "Hi Ann. It lasts 7 days.", "Ann", "answer")
     assert items[1].state == "interrupted" and items[1].played_text.startswith("First part. Secon")
+    assert items[0].id != items[1].id
+    await backend.aclose()
+
+
+async def test_director_watch_shows_speaking_then_the_final_state_on_one_line(monkeypatch):
+    import host.console.host_backend as module
+    from host.director import Spoken, Utterance, UttClass
+
+    monkeypatch.setattr(module, "DIRECTOR_POLL_S", 0.01)
+
+    class Handle:
+        played_samples = total_samples = 10
+
+    director = types.SimpleNamespace(on_said=None, counters={}, paused=False, current=None)
+    backend = HostConsoleBackend(director=director)
+    backend.attach()
+    spoken = Spoken(Utterance(UttClass.ANSWER, "question", [], uname="Ann"))
+    director.current = spoken
+    await asyncio.sleep(0.05)
+    spoken.planned.append("Hi Ann.")
+    spoken.handles.append(Handle())
+    await asyncio.sleep(0.05)
+    spoken.planned.append("It lasts 7 days.")
+    spoken.handles.append(Handle())
+    await asyncio.sleep(0.05)
+    failed = Spoken(Utterance(UttClass.SCRIPT, "script", []))  # every sentence failed: nothing on air
+    director.current = failed
+    await asyncio.sleep(0.05)
+    director.current = None
+    await asyncio.sleep(0.05)
+    director.on_said(spoken)
+    items = [e.payload for e in backend.feed.history()]
+    answer = [i for i in items if i.id == items[0].id]
+    assert [(i.state, i.text) for i in answer] == [("speaking", "…"), ("speaking", "Hi Ann."),
+                                                   ("speaking", "Hi Ann. It lasts 7 days."),
+                                                   ("done", "Hi Ann. It lasts 7 days.")]
+    assert [i.state for i in items if i.id != items[0].id] == ["speaking", "dropped"]
+    await backend.aclose()
 
 
 async def test_missing_parts_answer_501_with_the_config_key():

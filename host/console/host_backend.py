@@ -33,6 +33,7 @@ from host.console.feed import EventFeed
 log = logging.getLogger("host.console")
 
 OK_RESULTS = ("ok", "queued")  # danmaku AdminResult.result values that mean "done or on its way"
+DIRECTOR_POLL_S = 0.25  # how often the feed looks at what the director is preparing (cheap: one attribute)
 
 
 class HostConsoleBackend:
@@ -48,6 +49,8 @@ class HostConsoleBackend:
         self._preview_url = preview_url
         self._attached = False
         self._utterance_ids = 0
+        self._feed_ids: dict[int, str] = {}  # id(Spoken) -> feed id, so later states replace the line
+        self._watcher: asyncio.Task | None = None
 
     @classmethod
     def from_host(cls, host: Any, **kwargs: Any) -> HostConsoleBackend:
@@ -91,6 +94,10 @@ class HostConsoleBackend:
                 return earlier(spoken) if earlier is not None else None
 
             director.on_said = on_said
+            try:
+                self._watcher = asyncio.get_running_loop().create_task(self._watch_director(), name="console-director")
+            except RuntimeError:
+                pass  # no loop yet: only the final states (done / interrupted) reach the feed
             if self.metrics is not None:
                 self.metrics.add_counters("director", lambda: dict(director.counters), label="event",
                                           doc="director counters (utterances, sentences, interrupted, ...)")
@@ -121,18 +128,54 @@ class HostConsoleBackend:
             args=dict(record.args), ok=record.result in OK_RESULTS,
             message=record.detail or record.result))
 
-    def _on_said(self, spoken: Any) -> None:
+    def _feed_id(self, spoken: Any) -> str:
+        key = id(spoken)
+        if key not in self._feed_ids:
+            self._utterance_ids += 1
+            self._feed_ids[key] = f"utt-{self._utterance_ids}"
+            while len(self._feed_ids) > 200:  # utterances that never reached the air are forgotten
+                self._feed_ids.pop(next(iter(self._feed_ids)))
+        return self._feed_ids[key]
+
+    def _utterance_item(self, spoken: Any, state: str) -> UtteranceItem:
         utt = spoken.utterance
-        self._utterance_ids += 1
-        cls = getattr(utt.cls, "name", str(utt.cls)).lower()
-        planned = spoken.planned
-        text = "".join(planned) if any("\u4e00" <= ch <= "\u9fff" for ch in "".join(planned)) else " ".join(planned)
+        planned = list(spoken.planned)
+        joined = "".join(planned)
+        text = joined if any("\u4e00" <= ch <= "\u9fff" for ch in joined) else " ".join(planned)
+        return UtteranceItem(id=self._feed_id(spoken), state=state, text=text or "…",
+                             priority=getattr(utt.cls, "name", str(utt.cls)).lower(), to_uname=utt.uname or None,
+                             played_text=spoken.played_text() if state == "interrupted" else None)
+
+    def _on_said(self, spoken: Any) -> None:
         state = "interrupted" if spoken.interrupted else "done"
-        self.feed.publish(UtteranceItem(
-            id=f"said-{self._utterance_ids}", state=state, text=text, priority=cls, to_uname=utt.uname or None,
-            played_text=spoken.played_text() if spoken.interrupted else None))
+        item = self._utterance_item(spoken, state)
+        self._feed_ids.pop(id(spoken), None)
+        self.feed.publish(item)
         if self.metrics is not None:
-            self.metrics.count_utterance(cls, state)
+            self.metrics.count_utterance(item.priority, state)
+
+    async def _watch_director(self) -> None:
+        """Publish the utterance being prepared ("speaking", its sentences so far) as it grows; one that
+        ends with nothing on air (every sentence failed or was skipped before it started) is "dropped"."""
+        director, shown, sentences = self.director, None, -1
+        while True:
+            await asyncio.sleep(DIRECTOR_POLL_S)
+            current = director.current
+            if current is not shown:
+                if shown is not None and not shown.handles:
+                    self.feed.publish(self._utterance_item(shown, "dropped"))
+                    self._feed_ids.pop(id(shown), None)
+                shown, sentences = current, -1
+            if current is not None and len(current.planned) != sentences:
+                sentences = len(current.planned)
+                self.feed.publish(self._utterance_item(current, "speaking"))
+
+    async def aclose(self) -> None:
+        """Stop watching the director (at shutdown)."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+            self._watcher = None
 
     # ---- ConsoleBackend --------------------------------------------------------------------------------
 
