@@ -219,3 +219,17 @@ async def test_anonymous_viewers_are_limited_by_name(tmp_path: Path) -> None:
     r = await p.dispatcher.handle_chat(ChatEvent(kind=EventKind.COMMENT, platform="bilibili", room=1, uid=0,
                                                  uname="用***", text="/say hi"))
     assert r.result == "denied"  # uid 0 never matches an admin uid
+
+
+async def test_looping_replay_moves_forward_in_time(tmp_path: Path) -> None:
+    path = tmp_path / "loop.jsonl"
+    line = json.loads(ZH.read_text(encoding="utf-8").splitlines()[0])
+    path.write_text(json.dumps(line, ensure_ascii=False) + "\n" + json.dumps({**line, "t": 10.0}, ensure_ascii=False)
+                    + "\n", encoding="utf-8")
+    source = ReplaySource(path, speed=0, loop=True)
+    stamps = []
+    async for event in source.events():
+        stamps.append(event.timestamp)
+        if len(stamps) == 6:
+            source.stop()
+    assert stamps[:6] == sorted(stamps[:6]) and stamps[2] - stamps[0] == 11.0

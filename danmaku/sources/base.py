@@ -93,11 +93,15 @@ class ChatSource(abc.ABC):
         if self._wakeup is not None:
             self._wakeup.set()
 
-    def _ingest(self, payload: Any, room: int, now: float | None = None) -> ChatEvent | None:
-        """Normalize one bilibili-format command object and emit it; count and log what is skipped."""
+    def _ingest(self, payload: Any, room: int, now: float | None = None, time_shift: float = 0.0) -> ChatEvent | None:
+        """Normalize one bilibili-format command object and emit it; count and log what is skipped.
+
+        ``time_shift`` is added to the event's timestamp (a looping replay moves each pass forward in time).
+        """
         self.stats.received += 1
         try:
             event = normalize_command(payload, room, now)
+            event.timestamp += time_shift
         except SkipPayload as skip:
             self.stats.skip(skip.reason)
             level = logging.DEBUG if skip.reason == "unknown_cmd" else logging.WARNING
@@ -121,9 +125,17 @@ class ChatSource(abc.ABC):
         try:
             while True:
                 while self._buffer:
+                    if self._stopping and not producer.done():
+                        producer.cancel()  # nothing new after stop(); what is buffered still comes out
                     yield self._buffer.popleft()
+                if self._stopping and not producer.done():
+                    producer.cancel()
+                    try:
+                        await producer
+                    except (asyncio.CancelledError, Exception):
+                        pass
                 if producer.done() or self._stopping:
-                    if producer.done() and not producer.cancelled() and producer.exception():
+                    if not producer.cancelled() and producer.exception():
                         raise producer.exception()
                     if not self._buffer:
                         return

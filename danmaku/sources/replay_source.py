@@ -43,12 +43,16 @@ class ReplaySource(ChatSource):
         return cls(cfg.file, speed=cfg.speed, room=cfg.room, loop=cfg.loop)
 
     async def _produce(self) -> None:
+        shift = 0.0
         while True:
-            await self._play_once()
+            length = await self._play_once(shift)
             if not self.loop:
                 return
+            # The next pass happens later in time: rate and duplicate windows must not see it as the past.
+            shift += length + 1.0
 
-    async def _play_once(self) -> None:
+    async def _play_once(self, shift: float = 0.0) -> float:
+        """Play the file once; returns its length in recording seconds."""
         start = time.monotonic()
         last_t = 0.0
         room = self.room
@@ -71,9 +75,11 @@ class ReplaySource(ChatSource):
                 elif lineno % 200 == 0:
                     await asyncio.sleep(0)  # let consumers run during a flat-out replay
                 room = room or _room_of(data)
-                event = self._ingest(data, room, None if epoch_offset is None else epoch_offset + last_t)
+                event = self._ingest(data, room, None if epoch_offset is None else epoch_offset + last_t, shift)
                 if event is not None and epoch_offset is None and event.kind in _TIMESTAMPED:
-                    epoch_offset = event.timestamp - last_t
+                    epoch_offset = event.timestamp - shift - last_t
+        await asyncio.sleep(0)  # a short file looping flat out must still let the loop breathe
+        return last_t
 
     def _parse_line(self, raw: bytes, lineno: int) -> tuple[float, Any] | None:
         reason = None
