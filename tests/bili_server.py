@@ -85,7 +85,8 @@ def danmu_msg(uid: int, uname: str, text: str, ts_ms: int | None = None, admin: 
 class BiliLiveServer:
     """Start with ``await server.start()``; ``api_base`` and ``ws_url`` point the source at it."""
 
-    def __init__(self, real_room: int = 22637261, anchor_uid: int = 7706705) -> None:
+    def __init__(self, real_room: int = 22637261, anchor_uid: int = 7706705, minimal: bool = False) -> None:
+        self.minimal = minimal  # only the room endpoints (getRoomPlayInfo, getDanmuInfo) and the websocket
         self.real_room = real_room
         self.anchor_uid = anchor_uid
         self.heartbeat_replies = True
@@ -111,10 +112,11 @@ class BiliLiveServer:
         app = web.Application()
         app.router.add_get("/xlive/web-room/v1/index/getRoomPlayInfo", self._room_play_info)
         app.router.add_get("/xlive/web-room/v1/index/getDanmuInfo", self._danmu_info)
-        app.router.add_get("/x/web-interface/nav", self._nav)
-        app.router.add_get("/x/frontend/finger/spi", self._spi)
-        app.router.add_post("/x/internal/gaia-gateway/ExClimbWuzhi", self._ok)
-        app.router.add_get("/xlive/rdata-interface/v1/heartbeat/webHeartBeat", self._ok)
+        if not self.minimal:
+            app.router.add_get("/x/web-interface/nav", self._nav)
+            app.router.add_get("/x/frontend/finger/spi", self._spi)
+            app.router.add_post("/x/internal/gaia-gateway/ExClimbWuzhi", self._ok)
+            app.router.add_get("/xlive/rdata-interface/v1/heartbeat/webHeartBeat", self._ok)
         app.router.add_post("/msg/send", self._msg_send)
         app.router.add_get("/sub", self._ws)
         self._runner = web.AppRunner(app, access_log=None)

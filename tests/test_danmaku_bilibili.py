@@ -349,3 +349,24 @@ async def test_real_library_timeout_reconnects_within_10s(server):
         assert [e.text for e in collector.events] == ["after the library timeout"]
     finally:
         await collector.close()
+
+
+async def test_relay_with_only_the_room_endpoints():
+    # The anti-spider endpoints (nav, spi, ExClimbWuzhi, webHeartBeat) are answered locally when missing.
+    from bilibili_api.utils import network
+
+    network.refresh_buvid()  # the library caches buvids per process: make it ask again
+    network.recalculate_wbi()
+    srv = await BiliLiveServer(real_room=ROOM, minimal=True).start()
+    source = make_source(srv)
+    collector = Collector(source)
+    try:
+        await srv.wait_for_auth(1)
+        await _until(lambda: source.stats.connected)
+        await srv.send_commands([danmu_msg(1, "u", "via a minimal relay")])
+        await collector.wait_for(1)
+        assert [e.text for e in collector.events] == ["via a minimal relay"]
+        assert srv.auths[0]["buvid"].endswith("infoc")
+    finally:
+        await collector.close()
+        await srv.stop()
