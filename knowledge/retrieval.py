@@ -16,7 +16,7 @@ import numpy as np
 from knowledge.records import Chunk, Product
 from knowledge.settings import RetrievalSettings
 from knowledge.query_expansion import expand
-from knowledge.text_tokens import add_words, normalize, tokenize
+from knowledge.text_tokens import add_words, clean_text, normalize, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ class Retriever:
             top_bm25 = float(bm25.max()) if bm25.size else 0.0
             fused = cfg.bm25_weight * (bm25 / top_bm25 if top_bm25 > 0 else bm25)
             if self._matrix is not None and self.embedder is not None and cfg.embeddings:
-                dense = self._matrix @ self.embedder.query(question)
+                dense = self._matrix @ self.embedder.query(clean_text(question))
                 fused = fused + cfg.dense_weight * dense
             else:
                 dense = np.zeros(len(self.chunks), dtype=np.float32)

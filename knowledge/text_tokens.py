@@ -44,11 +44,15 @@ def add_words(words: list[str]) -> None:
             jieba.add_word(word, freq=20000)
 
 
-def normalize(text: str) -> str:
-    """NFKC (full-width to half-width), lower-case, zero-width characters removed."""
+def clean_text(text: str) -> str:
+    """NFKC (full-width to half-width) with zero-width characters removed; case kept (for embeddings)."""
     text = unicodedata.normalize("NFKC", text)
-    text = re.sub(r"[\u200b-\u200f\u2060\ufeff]", "", text)
-    return text.lower()
+    return re.sub(r"[\u200b-\u200f\u2060\ufeff]", "", text)
+
+
+def normalize(text: str) -> str:
+    """``clean_text`` plus lower-case (for matching and BM25)."""
+    return clean_text(text).lower()
 
 
 def tokenize(text: str) -> list[str]:

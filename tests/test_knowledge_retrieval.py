@@ -87,3 +87,15 @@ def test_retriever_over_synthetic_chunks_without_a_store():
 
     r = Retriever(None, RetrievalSettings(), FixedEmbedder()).build_from(chunks)
     assert r.search("t7", k=3)[0].chunk_id == "c7"
+
+
+def test_retriever_reloads_after_an_import(tmp_path):
+    from knowledge.importer import parse_paths
+
+    store = Store.open(f"sqlite:///{tmp_path / 'r.db'}")
+    r = Retriever(store, RetrievalSettings(embeddings=False))
+    assert r.search("保温杯能装热水吗") == []
+    faq = tmp_path / "f.csv"
+    faq.write_text("id,question,answer\nfaq-cup,保温杯能装热水吗,可以装热水。\n", encoding="utf-8")
+    store.apply_import(parse_paths([faq]))
+    assert r.search("保温杯能装热水吗", k=1)[0].source_id == "faq-cup"
