@@ -302,3 +302,17 @@ def test_bad_timings_are_skipped_not_fatal() -> None:
     assert mouth_track(feats, FPS, VisemeSettings(), bad) == plain  # as if there were no timings
     mixed = bad + [Timing(0.0, 0.4, "m")]
     assert mouth_track(feats, FPS, VisemeSettings(end_taper_frames=0), mixed)[4].open < 0.2
+
+
+@pytest.mark.parametrize("rate,channels", [(44100, 1), (44100, 2), (48000, 1)])
+def test_other_stream_formats(speech_48k: np.ndarray, rate: int, channels: int) -> None:
+    mono = resample_mono(speech_48k[:, 0].astype(np.float32) / 32768.0, SR, rate)
+    pcm = np.clip(np.rint(mono * 32767), -32768, 32767).astype(np.int16)
+    audio = pcm if channels == 1 else np.stack([pcm, pcm], axis=1)
+    avatar = SyntheticFaceAvatar(128, 96)
+    n = len(pcm) * FPS // rate
+    job = RenderJob(audio=audio, sample_rate=rate, fps=FPS, loop_indices=[i % 12 for i in range(n)], avatar=avatar)
+    shapes = VisemeRenderer().mouth_shapes(job)
+    reference = VisemeRenderer().mouth_shapes(_job(avatar, speech_48k))[:n]
+    opens = np.array([s.open for s in shapes])
+    assert np.corrcoef(opens, [s.open for s in reference])[0, 1] > 0.95
