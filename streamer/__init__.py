@@ -1,13 +1,14 @@
 """The real-time core: media clock, timeline (idle loop + speech), encoder and sinks (RTMP, file, HTTP-FLV).
 
-Public API: ``StreamEngine``, ``SpeechHandle``, ``SpeechState``, ``StartupError``, ``render_to_file``
+Public API: ``StreamEngine``, ``SpeechHandle``, ``SpeechState``, ``GivenFrames``, ``StartupError``,
+``render_to_file``
 (imported lazily so that importing this package stays cheap).
 """
 from __future__ import annotations
 
 from streamer.errors import StartupError
 
-__all__ = ["StartupError", "StreamEngine", "SpeechHandle", "SpeechState", "render_to_file"]
+__all__ = ["StartupError", "StreamEngine", "SpeechHandle", "SpeechState", "GivenFrames", "render_to_file"]
 
 
 def __getattr__(name: str):
@@ -15,7 +16,7 @@ def __getattr__(name: str):
         from streamer.engine import StreamEngine
 
         return StreamEngine
-    if name in ("SpeechHandle", "SpeechState"):
+    if name in ("SpeechHandle", "SpeechState", "GivenFrames"):
         from streamer import timeline
 
         return getattr(timeline, name)

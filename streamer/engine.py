@@ -129,9 +129,14 @@ class StreamEngine:
                 return sink.url
         return None
 
-    def say(self, audio_int16: np.ndarray, timings: Sequence[Timing] = (), text: str = "") -> SpeechHandle:
-        """Queue speech (int16 PCM at stream.sample_rate, (n,) or (n, channels)); thread-safe."""
-        return self.timeline.say(audio_int16, timings, text)
+    def say(
+        self, audio_int16: np.ndarray, timings: Sequence[Timing] = (), text: str = "", *, renderer: Renderer | None = None
+    ) -> SpeechHandle:
+        """Queue speech (int16 PCM at stream.sample_rate, (n,) or (n, channels)); thread-safe.
+
+        ``renderer`` overrides the frame source for this one utterance (e.g. ``GivenFrames(clip)``).
+        """
+        return self.timeline.say(audio_int16, timings, text, renderer=renderer)
 
     def skip_all(self) -> None:
         """Fade out what is playing and drop everything queued."""

@@ -118,6 +118,7 @@ class _Segment:
     n_frames: int
     timings: Sequence[Timing]
     ticket: _RenderTicket
+    renderer: Renderer | None = None  # this utterance's frame source, if not the engine's renderer
     pos: int = 0  # next frame index within the segment
     last_frame: np.ndarray | None = None
     fade_pos: int | None = None  # frames faded so far, when interrupted
@@ -179,9 +180,18 @@ class Timeline:
             self._worker.join(timeout=5)
 
     def say(
-        self, audio: np.ndarray, timings: Sequence[Timing] = (), text: str = "", *, start_tick: int | None = None
+        self,
+        audio: np.ndarray,
+        timings: Sequence[Timing] = (),
+        text: str = "",
+        *,
+        start_tick: int | None = None,
+        renderer: Renderer | None = None,
     ) -> SpeechHandle:
-        """Queue PCM (int16, (n,) or (n, channels), stream rate) to play after what is queued."""
+        """Queue PCM (int16, (n,) or (n, channels), stream rate) to play after what is queued.
+
+        ``renderer`` overrides the engine's renderer for this utterance (e.g. ``GivenFrames``).
+        """
         pcm = self._normalize_audio(audio)
         n_frames = max(1, -(-len(pcm) // self.spf))
         padded = np.zeros((n_frames * self.spf, self.channels), dtype=np.int16)
@@ -191,7 +201,7 @@ class Timeline:
             if self._closed:
                 raise RuntimeError("the stream engine is stopped")
             start = self._plan_start(n_frames) if start_tick is None else start_tick
-            seg = _Segment(handle, padded, pcm, n_frames, tuple(timings), self._ticket(start, n_frames))
+            seg = _Segment(handle, padded, pcm, n_frames, tuple(timings), self._ticket(start, n_frames), renderer)
             self._queue.append(seg)
             self._jobs.put(seg)
         log.debug("speech queued", extra={"text": text[:60], "frames": n_frames, "planned_start": start})
@@ -430,13 +440,14 @@ class Timeline:
             )
             frames = None
             try:
-                frames = self.renderer.render(job)
+                renderer = seg.renderer or self.renderer
+                frames = renderer.render(job)
                 shape = (self.avatar.height, self.avatar.width, 3)
                 for k, frame in enumerate(frames):
                     if k >= seg.n_frames or ticket.cancel.is_set():
                         break
                     if frame.shape != shape or frame.dtype != np.uint8:
-                        raise ValueError(f"renderer {self.renderer.name} gave a {frame.shape} {frame.dtype} frame, want {shape} uint8")
+                        raise ValueError(f"renderer {renderer.name} gave a {frame.shape} {frame.dtype} frame, want {shape} uint8")
                     while not ticket.cancel.is_set():
                         try:
                             ticket.frames.put((k, frame), timeout=0.1)
@@ -447,7 +458,7 @@ class Timeline:
             except Exception as exc:  # a broken renderer costs frames (held), never the stream
                 ticket.error = f"{type(exc).__name__}: {exc}"
                 self.counters.segments_failed += 1
-                log.error("renderer failed; the utterance plays over held frames", extra={"renderer": self.renderer.name, "error": ticket.error})
+                log.error("renderer failed; the utterance plays over held frames", extra={"renderer": (seg.renderer or self.renderer).name, "error": ticket.error})
             finally:
                 close = getattr(frames, "close", None)
                 if close is not None:
@@ -458,6 +469,21 @@ class Timeline:
                 ticket.finished.set()
             if ticket.cancel.is_set():
                 try:
-                    self.renderer.clear()
+                    (seg.renderer or self.renderer).clear()
                 except Exception:
                     log.exception("renderer.clear() failed")
+
+
+class GivenFrames(Renderer):
+    """A frame source of ready frames (a pre-rendered clip): frame k goes on air at the utterance's k-th tick.
+
+    Fewer frames than the audio needs: the last one is held. ``frames`` is any iterable of BGR arrays.
+    """
+
+    name = "given-frames"
+
+    def __init__(self, frames) -> None:
+        self.frames = frames
+
+    def render(self, job: RenderJob):
+        yield from self.frames

@@ -334,3 +334,21 @@ def test_dropping_a_queued_utterance_moves_only_the_later_ones_up():
     assert [seg.handle for seg in tl._queue] == [h1, h3]
     assert [seg.ticket.planned_start for seg in tl._queue] == [planned[0], planned[1]]
     tl.close()
+
+
+def test_an_utterance_can_bring_its_own_frames():
+    from streamer.timeline import GivenFrames
+
+    tl, counters = make_timeline(prebuffer=2)
+    clip = [np.full((H, W, 3), 10 * (k + 1), np.uint8) for k in range(3)]
+    handle = tl.say(ramp_pcm(SPF * 5), renderer=GivenFrames(clip))
+    wait_ready(tl, 2)
+    frames = []
+    n = 0
+    while not handle.done:
+        frames.append(tl.tick(n)[0])
+        n += 1
+    tl.close()
+    got = [int(f[0, 0, 0]) for f in frames[handle.start_frame :]]
+    assert got == [10, 20, 30, 30, 30]  # the clip, then its last frame held while the audio finishes
+    assert counters.held_frames == 2 and handle.played_samples == SPF * 5
