@@ -87,6 +87,46 @@ def _outputs(cfg: AppConfig) -> Iterator[Check]:
                     + ("" if free else " (port in use)"))
 
 
+def _renderer(cfg: AppConfig) -> Iterator[Check]:
+    from lipsync.registry import check_renderer
+
+    ok, detail = check_renderer(cfg.lipsync)
+    yield Check(ok, "lipsync", detail)
+
+
+def _speech(cfg: AppConfig) -> Iterator[Check]:
+    import asyncio
+
+    from speech.speech_check import check_asr, check_tts
+
+    for result in [*asyncio.run(check_tts(cfg.speech)), check_asr(cfg.speech)]:
+        yield Check(result.ok, result.name, result.detail)
+
+
+def _knowledge(cfg: AppConfig) -> Iterator[Check]:
+    k = cfg.knowledge
+    for path in k.import_paths:
+        yield Check(Path(path).exists(), "knowledge", f"import {path}" + ("" if Path(path).exists() else ": not found"))
+    yield Check(True, "knowledge", f"store {k.db_url.split('@')[-1]}")  # never print a password
+
+
+def _llm(cfg: AppConfig) -> Iterator[Check]:
+    llm = cfg.brain.llm
+    if not llm.base_url:
+        yield Check(True, "llm", "none configured: answers come from the knowledge base alone")
+        return
+    import urllib.parse
+
+    if not os.environ.get(llm.api_key_env):
+        yield Check(False, "llm", f"env var {llm.api_key_env} (brain.llm.api_key_env) is not set")
+    url = urllib.parse.urlsplit(llm.base_url)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=2).close()
+        yield Check(True, "llm", f"{llm.model} at {url.scheme}://{url.hostname} (reachable)")
+    except OSError as exc:
+        yield Check(False, "llm", f"{url.scheme}://{url.hostname} unreachable ({exc}); KB-only answers will be used")
+
+
 def _fonts(cfg: AppConfig) -> Iterator[Check]:
     font = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
     yield Check(font.exists(), "cjk font", str(font) if font.exists() else "missing: apt-get install fonts-wqy-microhei")
@@ -108,7 +148,9 @@ def _port_free(host: str, port: int) -> bool:
             return False
 
 
-CHECKS: list[Callable[[AppConfig], Iterator[Check]]] = [_python, _media, _torch, _outputs, _fonts]
+CHECKS: list[Callable[[AppConfig], Iterator[Check]]] = [
+    _python, _media, _torch, _renderer, _speech, _knowledge, _llm, _outputs, _fonts,
+]
 
 
 def run_checks(cfg: AppConfig) -> list[Check]:
