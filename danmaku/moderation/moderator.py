@@ -272,14 +272,12 @@ class Moderator:
 
     def _done(self, verdict: Verdict, outgoing: bool = False) -> Verdict:
         self.counts[("out:" if outgoing else "") + verdict.reason] += 1
-        if verdict.allowed:
-            log.debug("moderation", extra={"allowed": True, "reason": verdict.reason, "uid": verdict.uid})
-        else:
-            log.info("moderation refused", extra={"reason": verdict.reason, "uid": verdict.uid,
-                                                  "direction": "out" if outgoing else "in",
-                                                  "detail": verdict.detail[:80]})
-            if self.log_file:
-                self._append_log(verdict, outgoing)
+        # Per-verdict lines are DEBUG (quiet by default: a spam wave would flood INFO); refusals also go to
+        # log_file and to the on_verdict hooks (the knowledge store's moderation log), and ``counts`` feeds /status.
+        log.debug("moderation", extra={"allowed": verdict.allowed, "reason": verdict.reason, "uid": verdict.uid,
+                                       "direction": "out" if outgoing else "in", "detail": verdict.detail[:80]})
+        if not verdict.allowed and self.log_file:
+            self._append_log(verdict, outgoing)
         for hook in self.on_verdict:
             try:
                 hook(verdict)

@@ -104,17 +104,24 @@ class ChatSource(abc.ABC):
             event.timestamp += time_shift
         except SkipPayload as skip:
             self.stats.skip(skip.reason)
-            level = logging.DEBUG if skip.reason == "unknown_cmd" else logging.WARNING
-            log.log(level, "chat payload skipped",
-                    extra={"source": self.kind, "reason": skip.reason, "detail": skip.detail[:200]})
+            self._log_skip(skip.reason, skip.detail)
             return None
         except Exception as exc:  # a bug or a shape nobody foresaw: skip it, never die
             self.stats.skip("malformed:exception")
-            log.warning("chat payload skipped", extra={"source": self.kind, "reason": "malformed:exception",
-                                                       "detail": repr(exc)[:200]})
+            self._log_skip("malformed:exception", repr(exc))
             return None
         self._emit(event)
         return event
+
+    def _log_skip(self, reason: str, detail: str) -> None:
+        # Every skip is counted; the log gets the first few of each reason, then every 1000th, so a
+        # flood of junk cannot flood the log.
+        n = self.stats.skipped[reason]
+        if n > 5 and n % 1000:
+            return
+        level = logging.DEBUG if reason == "unknown_cmd" else logging.WARNING
+        log.log(level, "chat payload skipped", extra={"source": self.kind, "reason": reason, "count": n,
+                                                      "detail": detail[:200]})
 
     async def events(self) -> AsyncIterator[ChatEvent]:
         """Run the source and yield its events; ends when the producer ends or ``stop()`` is called."""

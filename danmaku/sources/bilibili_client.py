@@ -83,7 +83,7 @@ def sanitize_frame(frame: bytes, report: Callable[[str], None]) -> bytes | None:
         reason = _packet_problem(packet[16:], pver, pop)
         if reason:
             report(reason)
-            log.warning("bilibili packet dropped", extra={"reason": reason, "bytes": len(packet)})
+            log.debug("bilibili packet dropped", extra={"reason": reason, "bytes": len(packet)})
             changed = True
             continue
         kept.append(packet)

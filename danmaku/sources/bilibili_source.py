@@ -60,6 +60,7 @@ class BilibiliSource(ChatSource):
         def report(reason: str) -> None:
             self.stats.received += 1
             self.stats.skip(reason)
+            self._log_skip(reason, "websocket packet dropped before the library's parser")
 
         RedirectingAioHTTPClient.frame_report = staticmethod(report)
         backoff = s.reconnect_initial_s
