@@ -50,12 +50,12 @@ class BilibiliSource(ChatSource):
         return cls(cfg)
 
     async def _produce(self) -> None:
-        from danmaku.sources.bilibili_client import (SupervisedLiveDanmaku, close_client_for_this_loop,
-                                                     configure_endpoints, credential_from_env)
+        from danmaku.sources.bilibili_client import (RedirectingAioHTTPClient, SupervisedLiveDanmaku,
+                                                     close_client_for_this_loop, configure_endpoints,
+                                                     credential_from_env)
 
         s = self.settings
         configure_endpoints(s.api_base, s.ws_url, timeout_s=s.connect_timeout_s)
-        from danmaku.sources.bilibili_client import RedirectingAioHTTPClient
 
         def report(reason: str) -> None:
             self.stats.received += 1
