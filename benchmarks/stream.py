@@ -76,6 +76,7 @@ def run_one(size: str, seconds: float, avatar_kind: str, preset: str, fps: int) 
         "cores": round((cpu1 - cpu0) / (wall1 - wall0), 3),
         "encode_ms_per_frame": round(enc_ms / max(1, enc_n), 2),
         "late_frames": late,
+        "max_late_ms": round(c.max_late_ms, 1),
         "held_frames": held,
         "speech_frames": speech_frames,
         "peak_rss_mib": round(peak[0] / 2**20, 1),

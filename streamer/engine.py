@@ -280,6 +280,7 @@ class StreamEngine:
                     break
                 if self.clock.is_late(lateness):
                     c.late_frames += 1
+                    c.max_late_ms = max(c.max_late_ms, lateness * 1000.0)
                 c.clock_resyncs = self.clock.resyncs
                 try:
                     frame, audio, fresh, _speech = self.timeline.tick(n)

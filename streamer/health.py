@@ -37,7 +37,8 @@ class SinkHealth:
 @dataclass
 class StreamCounters:
     frames_sent: int = 0
-    late_frames: int = 0
+    late_frames: int = 0  # ticks that started more than half a frame after their deadline (CPU/scheduling)
+    max_late_ms: float = 0.0  # worst tick start delay seen
     held_frames: int = 0
     idle_frames: int = 0
     speech_frames: int = 0
