@@ -357,3 +357,68 @@ def test_console_over_the_real_host_parts(engine, tmp_path):
     finally:
         scripts.scheduler.close()
         store.close()
+
+
+DEMO_EN = Path(__file__).resolve().parent.parent / "configs" / "demo" / "shop_en"
+
+
+@pytest.mark.slow
+async def test_posted_question_gets_an_answer_on_air(tmp_path, monkeypatch):
+    """The whole host (English demo shop, KB-only brain, offline TTS, viseme renderer, 320x180) behind the
+    console: the preview plays, a question typed in the box is answered by name, and the feed line of
+    that answer ends "done" (its audio went out through the engine)."""
+    if not (DEMO_EN / "knowledge.yaml").exists():
+        pytest.skip("configs/demo/shop_en not present")
+    from configs.loader import load_config
+    from host.app import Host
+    from host.console.host_backend import HostConsoleBackend
+
+    cfg = load_config(None, {
+        "stream": {"width": 320, "height": 180, "record": {"path": None}, "preview": {"port": 0}},
+        "knowledge": {"db_url": f"sqlite:///{tmp_path / 'host.db'}",
+                      "import_paths": [str(DEMO_EN / "knowledge.yaml")]},
+        "scripts": {"dir": str(DEMO_EN / "scripts"), "language": "en",
+                    "database_url": f"sqlite:///{tmp_path / 'host.db'}"},
+        "director": {"language": "en"},
+        "chat": {"admin": {"audit_file": str(tmp_path / "audit.jsonl")}},
+        "speech": {"cache": {"dir": str(tmp_path / "tts-cache")}},
+    })  # nothing written under the repository's var/
+    host = Host(cfg)
+    await asyncio.to_thread(host.build)
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(loop, "add_signal_handler", lambda *a, **k: None)  # pytest keeps its own Ctrl-C
+    backend = HostConsoleBackend.from_host(host)
+    backend.attach()
+    server = ConsoleServer(build_console_app(backend, token=TOKEN), "127.0.0.1", 0)
+    url = await server.start()
+    show = asyncio.create_task(host.run(duration=120))
+
+    def operator() -> str:
+        driver = chromium(tmp_path)
+        try:
+            driver.get(url + "/")
+            js = driver.execute_script
+            wait_for(lambda: js("return document.getElementById('preview').currentTime") > 1.0, 60,
+                     "the preview to start playing")
+            driver.find_element("id", "chat-uname").clear()
+            driver.find_element("id", "chat-uname").send_keys("Ann")
+            driver.find_element("id", "chat-text").send_keys("How long does the Pulse Watch battery last?")
+            driver.find_element("css selector", "#chat-form button[type=submit]").click()
+            # Read the lines in one go in the page: an utterance's line is replaced at each state change.
+            lines = "return Array.from(document.querySelectorAll('#events li[data-utt]'), li => li.innerText)"
+            done = wait_for(lambda: [t for t in js(lines) if "→ Ann" in t and "done" in t], 60,
+                            "the answer to Ann to be said")
+            return done[0]
+        finally:
+            driver.quit()
+
+    try:
+        line = await asyncio.to_thread(operator)
+    finally:
+        host.request_stop()
+        await asyncio.wait_for(show, 60)
+        await backend.aclose()
+        await server.stop()
+    assert "days" in line  # the battery FAQ's answer, addressed to Ann
+    said = [e.payload for e in backend.feed.history() if e.kind == "utterance" and e.payload.to_uname == "Ann"]
+    assert said[-1].state == "done"

@@ -152,11 +152,12 @@ def real_store(tmp_path: Path):
 
 
 def real_chat():
-    """danmaku's chat pipeline (moderation, admin dispatcher, triage) with default settings, no source."""
+    """danmaku's chat pipeline (moderation, admin dispatcher, triage) with default settings, no source;
+    the admin audit stays in memory (nothing written under var/)."""
     from danmaku.pipeline import ChatPipeline
     from danmaku.settings import ChatSettings
 
-    return ChatPipeline.from_settings(ChatSettings())
+    return ChatPipeline.from_settings(ChatSettings.model_validate({"admin": {"audit_file": ""}}))
 
 
 def real_scripts(tmp_path: Path):
