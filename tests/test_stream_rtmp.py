@@ -188,3 +188,34 @@ def test_probe_tells_a_live_server_from_a_silent_one_and_a_closed_port(rtmp_serv
     finally:
         rtmp_server.thaw()
     assert probe_rtmp_server("127.0.0.1", rtmp_server.port, 2.0) == ANSWERED
+
+
+def test_a_frozen_rtmp_server_does_not_hold_up_another_rtmp_output(rtmp_server, tmp_path):
+    from tests.rtmp_server import RtmpServer
+
+    other = RtmpServer(tmp_path / "nginx-b")
+    other.start()
+    try:
+        urls = [rtmp_server.url("a"), other.url("b")]
+        engine = StreamEngine(settings(), TestPatternAvatar(W, H, FPS), IdleRenderer(), extra_rtmp=urls)
+        with engine:
+            assert wait_until(lambda: all(s.state == "publishing" for s in engine.health.sinks.values()), 5)
+            time.sleep(1.0)
+            b = engine.health.sinks["rtmp2"]
+            rtmp_server.freeze()
+            t_freeze, b_bytes = time.monotonic(), b.bytes
+            samples = []
+            while time.monotonic() - t_freeze < 6.0:
+                time.sleep(0.5)
+                samples.append((b.state, b.bytes))
+            rtmp_server.thaw()
+            assert engine.health.sinks["rtmp1"].state != "publishing" or engine.health.sinks["rtmp1"].reconnects >= 1
+            time.sleep(1.0)
+        assert all(state == "publishing" for state, _ in samples)
+        grown = [b_bytes] + [n for _, n in samples]
+        assert all(y > x for x, y in zip(grown, grown[1:])), "the healthy output stalled"
+        assert b.reconnects == 0 and b.dropped_packets == 0
+        got = probe_media(str(other.recordings()[-1]), decode_audio=False)
+        assert np.max(np.diff(got.video.dts_seconds)) <= FRAME * 1.5 and got.video_duration > 7.0
+    finally:
+        other.stop()
