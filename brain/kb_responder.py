@@ -63,8 +63,8 @@ class KbResponder:
             if pattern.search(text):
                 return self._deflect(zh, f"off-topic: {pattern.pattern[:30]}")
         if not QUESTION_CUE.search(text):
-            ack = "收到，谢谢分享！" if zh else "Thanks for sharing!"
-            return KbAnswer([ack] if self.unanswerable == "deflect" else [], False, None, "not a question")
+            # A remark, greeting or ad: nothing to answer from the KB (thanks and greetings are the director's).
+            return KbAnswer([], False, None, "not a question")
         hits = hits if hits is not None else self.retriever.search(question, k=3, current_product_id=product_id)
         if not hits:
             return self._deflect(zh, "no knowledge")
@@ -73,6 +73,11 @@ class KbResponder:
         has_dense = top.dense > 0
         if has_dense and top.dense < self.min_dense:
             return self._deflect(zh, f"low similarity {top.dense:.3f}", hits)
+        named = self.retriever.named_products(question)
+        if has_dense and top.lexical < 0.1 and top.dense < 0.9 and top.product_id not in named:
+            # Nothing of the question's wording is in the KB and the similarity is only middling:
+            # small talk ("主播去喝水了吗") lands near some FAQ by accident.
+            return self._deflect(zh, f"no shared terms, similarity {top.dense:.3f}", hits)
         if not has_dense and top.lexical < 0.5:
             return self._deflect(zh, f"low coverage {top.lexical:.2f}", hits)
         if unknown and top.dense < 0.895 and top.lexical < 0.3:

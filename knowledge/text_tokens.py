@@ -13,7 +13,7 @@ _jieba_ready = False
 STOPWORDS = frozenset(
     """的 了 吗 呢 啊 吧 呀 哦 么 嘛 是 我 你 他 她 它 们 我们 你们 这 那 这个 那个 一个 有 在 和 与 或 就 都 也 还 要
     会 能 可以 可 请问 请 问 一下 主播 家人 家人们 宝子 宝子们 多少 什么 怎么 怎么样 哪 哪些 吗吗 呗 嗯 么么 个 把 给 被 让 对
-    得 地 着 过 啦 哈 哈哈 吧吧 想 知道 小禾 现在
+    得 地 着 过 啦 哈 哈哈 吧吧 想 知道 小禾 现在 有没有 没有 还有 有没 是不是 能不能 可不可以 会不会
     a an the is are am was were be been do does did i you he she it we they my your our their me us to of in on
     for at by with and or but if so can could would should will shall may might must how what which who whom
     whose when where why this that these those there here please any some hi hello hey just""".split()

@@ -33,7 +33,7 @@ async def test_memory_survives_a_restart_and_reaches_the_prompt(zh_url):
     store = Store.open(zh_url)
     brain = Brain(store)
     said = [s async for s in brain.answer("我在成都，上次买了手表", uid=28374651, uname="阿远爱夜跑")]
-    assert said == ["收到，谢谢分享！"]  # a remark, not a question: acknowledged, not answered with a spec
+    assert said == []  # a remark, not a question: not answered with some spec (greetings are the director's)
     store.close()
 
     store = Store.open(zh_url)  # a new process would see the same file
@@ -96,8 +96,13 @@ async def test_kb_only_deflects_every_unanswerable_question_without_inventing(zh
 async def test_kb_only_answers_from_facts_and_templates_products(zh_url, en_url):
     store = Store.open(zh_url)
     brain = Brain(store)
+    for small_talk in ("主播去喝水了吗", "来了来了", "加我vx领红包，每天都有"):
+        said = [s async for s in brain.answer(small_talk)]
+        assert said == [] or "客服" in said[0], (small_talk, said)  # never a random FACT
+    colour = " ".join([s async for s in brain.answer("有没有黑色的手表")])
+    assert "曜石黑" in colour
     price = [s async for s in brain.answer("S3手表现在多少钱")]
-    assert price == ["青禾智能手表 S3直播间专享价599元，日常价799元。"]
+    assert len(price) == 1 and price[0].endswith("青禾智能手表 S3直播间专享价599元，日常价799元。")
     stock = " ".join([s async for s in brain.answer("粉色的儿童手表还有货吗")])
     assert "库存" in stock and "补货" in stock  # FAQ 036 (stock and restock), whole
     swim = " ".join([s async for s in brain.answer("手表戴着下水游泳没问题吧")])
