@@ -27,6 +27,17 @@ EXPANSIONS: list[tuple[re.Pattern[str], list[str]]] = [(re.compile(p), toks) for
     (r"运费|邮费|包邮|shipping", ["包邮", "运费", "shipping"]),
     (r"充满|充电多久|多久充|recharge", ["充电", "充满"]),
     (r"能用多久|用多久|续航|几天一充|battery", ["续航", "battery"]),
+    # English questions in a Chinese shop: the catalogue's Chinese words (English shops have their own).
+    (r"power ?bank|portable charger|充电宝|移动电源", ["充电宝"]),
+    (r"kids'? watch|children'?s watch|儿童手表|电话手表", ["儿童"]),
+    (r"\bwatch|手表", ["手表"]),
+    (r"earbuds?|headphones?|\bbuds\b|耳机", ["耳机"]),
+    (r"\blamp|台灯", ["台灯"]),
+    (r"coupons?|优惠券", ["优惠券"]),
+    (r"warranty|保修", ["保修"]),
+    (r"invoice|receipt|发票", ["发票"]),
+    (r"noise cancel|降噪", ["降噪"]),
+    (r"plane|flight|airline|飞机|登机", ["飞机", "登机"]),
 ]]
 
 

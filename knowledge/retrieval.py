@@ -199,7 +199,9 @@ class Retriever:
                 return []
             cfg = self.settings
             tokens = tokenize(question)
-            bm25, coverage = self._bm25.scores(tokens + [t for t in expand(normalize(question)) if t not in tokens])
+            # Expansion words the KB does not contain would only dilute the coverage: leave them out.
+            extra = [t for t in expand(normalize(question)) if t not in tokens and t in self._bm25.idf]
+            bm25, coverage = self._bm25.scores(tokens + extra)
             top_bm25 = float(bm25.max()) if bm25.size else 0.0
             fused = cfg.bm25_weight * (bm25 / top_bm25 if top_bm25 > 0 else bm25)
             if self._matrix is not None and self.embedder is not None and cfg.embeddings:
