@@ -299,3 +299,12 @@ def test_ffmpeg_errors_never_carry_the_stream_key_into_health():
     msg = sink._scrub(f"ExitError: [Errno 1414092869] Immediate exit requested: '{url}'")
     assert "topsecret" not in msg and "rtmp://127.0.0.1:1/live-bvc/" in msg
     sink.encoder.close()
+
+
+def test_compressed_time_soak_keeps_exact_sample_bookkeeping(capsys):
+    from benchmarks import soak
+
+    assert soak.main(["--hours", "0.02", "--speech-every-s", "15"]) == 0  # 72 s of timeline, 4 utterances
+    out = capsys.readouterr().out
+    assert '"samples_equal_frames_x_spf": true' in out and '"aac_output_samples_match": true' in out
+    assert '"utterances": 4' in out and out.strip().endswith("OK")
