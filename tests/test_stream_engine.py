@@ -308,3 +308,19 @@ def test_compressed_time_soak_keeps_exact_sample_bookkeeping(capsys):
     out = capsys.readouterr().out
     assert '"samples_equal_frames_x_spf": true' in out and '"aac_output_samples_match": true' in out
     assert '"utterances": 4' in out and out.strip().endswith("OK")
+
+
+def test_a_rotated_recording_recreates_a_folder_that_vanished(tmp_path):
+    import shutil
+
+    folder = tmp_path / "rec"
+    engine = StreamEngine(settings(), TestPatternAvatar(W, H, FPS), IdleRenderer(), record_path=folder / "a.flv")
+    with engine:
+        time.sleep(1.0)
+        shutil.rmtree(folder)  # FFmpeg keeps writing to the unlinked file; rotation must make a new one
+        engine.sinks[0].rotate_seconds = 0.5
+        time.sleep(3.0)
+    files = sorted(folder.glob("*.flv"))
+    assert files, "no new recording after the folder vanished"
+    rep = probe_media(str(files[-1]))
+    assert rep.video.keyframes[0] == 0 and len(rep.video.dts) > 0

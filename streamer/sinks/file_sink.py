@@ -56,6 +56,7 @@ class FileSink(PacketSink):
         self._muxer: Muxer | None = None
         self._previous: Muxer | None = None  # the file just rotated out, still taking trailing audio
         self._cut_samples = 0
+        self._last_logged = ""
         self._first_path: Path | None = None
 
     def _resolve(self) -> Path:
@@ -170,7 +171,10 @@ class FileSink(PacketSink):
                 log.error("could not finalize rotated recording", extra={"sink": self.name, "error": str(exc)})
 
     def _failed(self, exc: Exception) -> None:
-        self.health.error(f"{type(exc).__name__}: {exc}")
+        message = f"{type(exc).__name__}: {exc}"
+        self.health.error(message)
         self.health.set_state("reconnecting")
         self.health.reconnects += 1
-        log.error("recording error; retrying with a new file", extra={"sink": self.name, "path": self.health.target, "error": str(exc)})
+        if message != self._last_logged:  # a full disk fails every retry: say it once
+            self._last_logged = message
+            log.error("recording error; retrying with a new file", extra={"sink": self.name, "path": self.health.target, "error": message})
