@@ -354,6 +354,7 @@ def test_console_over_the_real_host_parts(engine, tmp_path):
                          "the job to be paused in the job table")
             finally:
                 driver.quit()
+                asyncio.run_coroutine_threadsafe(backend.aclose(), console.loop).result(10)
     finally:
         scripts.scheduler.close()
         store.close()

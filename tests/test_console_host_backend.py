@@ -49,6 +49,7 @@ async def console(store, chat, scripts):
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         client.backend, client.chat, client.metrics = backend, chat, metrics
         yield client
+    await backend.aclose()
 
 
 async def _feed(client, count: int) -> list[dict]:
@@ -92,6 +93,8 @@ async def test_admin_actions_run_through_the_dispatcher(console):
     assert resp.status == 200 and body["ok"] is True and "4242" in body["message"]
     assert console.chat.moderator.is_muted(4242)
     assert (await (await console.get("/api/health")).json())["muted_users"] == 1
+    product = await console.post("/api/admin/product", json={"args": {"product_id": "p-volt-10k"}}, headers=AUTH)
+    assert (await product.json())["ok"] is True  # no director here: queued for it
     await console.post("/api/admin/ban", json={"args": {"word": "bananas"}}, headers=AUTH)
     refused = await console.post("/api/chat", json={"uname": "Bo", "text": "I love bananas"})
     assert refused.status == 422
@@ -100,8 +103,9 @@ async def test_admin_actions_run_through_the_dispatcher(console):
     # /say without a director is forwarded to triage: queued, at the admin class
     say = await (await console.post("/api/admin/say", json={"args": {"text": "Welcome!"}}, headers=AUTH)).json()
     assert say["ok"] is True
-    events = await _feed(console, 5)  # four admin records and the refused chat line
-    assert [e["payload"]["action"] for e in events if e["kind"] == "admin"] == ["mute", "ban", "status", "say"]
+    events = await _feed(console, 6)  # five admin records and the refused chat line
+    assert [e["payload"]["action"] for e in events if e["kind"] == "admin"] == [
+        "mute", "product", "ban", "status", "say"]
     assert [e["payload"]["reason"] for e in events if e["kind"] == "chat"] != ["ok"]
 
 
@@ -131,6 +135,7 @@ async def test_knowledge_base_lists_and_edits_the_real_store(console, store):
 async def test_schedule_from_the_real_job_table(console, scripts):
     jobs = await (await console.get("/api/schedule")).json()
     assert {j["id"] for j in jobs} == {"script:p-pulse-watch", "idle"}
+    assert {j["name"]: j["trigger"] for j in jobs} == {"script p-pulse-watch": "every 15 min", "idle": "every 45 s"}
     assert all(j["next_run"] and not j["paused"] for j in jobs)
     paused = await (await console.post("/api/schedule/idle/pause", json={}, headers=AUTH)).json()
     assert paused["paused"] is True and paused["next_run"] is None
@@ -227,3 +232,18 @@ async def test_missing_parts_answer_501_with_the_config_key():
         assert (await client.get("/api/kb/products")).status == 501
         health = await (await client.get("/healthz")).json()
         assert health["status"] == "off_air"
+
+
+async def test_health_shows_the_stores_current_product_without_sql_on_the_loop(store, monkeypatch):
+    import host.console.host_backend as module
+
+    monkeypatch.setattr(module, "PRODUCT_POLL_S", 0.02)
+    backend = HostConsoleBackend(store=store)
+    backend.attach()
+    store.set_current_product("p-volt-10k")
+    for _ in range(100):
+        if backend.health().current_product == "p-volt-10k":
+            break
+        await asyncio.sleep(0.02)
+    assert backend.health().current_product == "p-volt-10k"
+    await backend.aclose()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from typing import Any
 
 from host.console.backend import (
@@ -33,6 +34,7 @@ from host.console.feed import EventFeed
 log = logging.getLogger("host.console")
 
 OK_RESULTS = ("ok", "queued")  # danmaku AdminResult.result values that mean "done or on its way"
+PRODUCT_POLL_S = 2.0  # how often the store's current product is read for health()
 DIRECTOR_POLL_S = 0.25  # how often the feed looks at what the director is preparing (cheap: one attribute)
 
 
@@ -51,6 +53,8 @@ class HostConsoleBackend:
         self._utterance_ids = 0
         self._feed_ids: dict[int, str] = {}  # id(Spoken) -> feed id, so later states replace the line
         self._watcher: asyncio.Task | None = None
+        self._product_task: asyncio.Task | None = None
+        self._current_product: str | None = None  # from the store, refreshed off the loop
 
     @classmethod
     def from_host(cls, host: Any, **kwargs: Any) -> HostConsoleBackend:
@@ -66,9 +70,13 @@ class HostConsoleBackend:
             return
         self._attached = True
         try:
-            self.feed.bind_loop(asyncio.get_running_loop())
+            loop = asyncio.get_running_loop()
         except RuntimeError:
-            pass  # learnt later from the first subscriber
+            loop = None  # the feed learns its loop from the first subscriber
+        if loop is not None:
+            self.feed.bind_loop(loop)
+            if self.store is not None:
+                self._product_task = loop.create_task(self._refresh_current_product(), name="console-product")
         chat = self.chat
         if chat is not None:
             # ChatPipeline.run calls self.process(event): wrapping it on the instance gives each event
@@ -170,12 +178,23 @@ class HostConsoleBackend:
                 sentences = len(current.planned)
                 self.feed.publish(self._utterance_item(current, "speaking"))
 
+    async def _refresh_current_product(self) -> None:
+        """health() must not touch SQL: the store's current product is read here, every PRODUCT_POLL_S."""
+        while True:
+            try:
+                product = await asyncio.to_thread(self.store.current_product)
+                self._current_product = product.id if product is not None else None
+            except Exception:
+                log.exception("reading the current product failed")
+            await asyncio.sleep(PRODUCT_POLL_S)
+
     async def aclose(self) -> None:
-        """Stop watching the director (at shutdown)."""
-        if self._watcher is not None:
-            self._watcher.cancel()
-            await asyncio.gather(self._watcher, return_exceptions=True)
-            self._watcher = None
+        """Stop the background looks at the director and the store (at shutdown)."""
+        for task in (self._watcher, self._product_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._watcher = self._product_task = None
 
     # ---- ConsoleBackend --------------------------------------------------------------------------------
 
@@ -192,7 +211,7 @@ class HostConsoleBackend:
         if self.chat is not None:
             queues["triage"] = len(self.chat.triage)
             muted = len(self.chat.moderator.muted)
-        current = getattr(getattr(self.scripts, "carousel", None), "current", None)
+        current = getattr(getattr(self.scripts, "carousel", None), "current", None) or self._current_product
         return snapshot_from_engine(stream, queues=queues, paused=bool(getattr(self.director, "paused", False)),
                                     current_product=current, muted_users=muted)
 
@@ -321,5 +340,22 @@ class HostConsoleBackend:
 
 def _entry(job: Any) -> ScheduleEntry:
     next_run = job.next_run_time.timestamp() if job.next_run_time is not None else None
-    return ScheduleEntry(id=job.id, name=f"{job.kind} {job.target}", trigger=job.trigger, next_run=next_run,
+    name = f"{job.kind} {job.target}" if job.target and job.target != job.kind else str(job.kind)
+    return ScheduleEntry(id=job.id, name=name, trigger=_trigger_text(str(job.trigger)), next_run=next_run,
                          paused=job.next_run_time is None)
+
+
+_INTERVAL = re.compile(r"^interval\[(?:(\d+) days?, )?(\d+):(\d\d):(\d\d)\]$")
+
+
+def _trigger_text(trigger: str) -> str:
+    """APScheduler's "interval[0:15:00]" as "every 15 min"; other triggers as they are."""
+    m = _INTERVAL.match(trigger)
+    if not m:
+        return trigger
+    days, h, mi, s = (int(x or 0) for x in m.groups())
+    total = ((days * 24 + h) * 60 + mi) * 60 + s
+    for unit, size in (("h", 3600), ("min", 60)):
+        if total >= size and total % size == 0:
+            return f"every {total // size} {unit}"
+    return f"every {total} s"

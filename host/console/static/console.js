@@ -158,6 +158,9 @@ async function loadHealth() {
     ["迟到帧 Late", data.late_frames.toLocaleString()], ["保持帧 Held", data.held_frames.toLocaleString()],
     ["媒体时间 Media", data.media_time_s.toFixed(1) + " s"], ["当前商品 Product", data.current_product || "—"],
   ];
+  const select = $("#product-select");
+  if (data.current_product && document.activeElement !== select && select.value !== data.current_product
+      && [...select.options].some((o) => o.value === data.current_product)) select.value = data.current_product;
   $("#figures").replaceChildren(...figures.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, String(v)))));
   $("#sinks").replaceChildren(...data.sinks.map((s) => el("tr", { title: s.last_error || "" },
     el("td", {}, s.name, el("span", { class: "muted small" }, " " + s.kind)),
