@@ -37,6 +37,10 @@ rtmp {{
             record_path {tmp}/rec;
             record_unique on;
         }}
+        application deny {{
+            live on;
+            deny publish all;
+        }}
     }}
 }}
 """
@@ -74,8 +78,9 @@ class RtmpServer:
         self.conf.write_text(CONF.format(module=module, tmp=self.tmp, port=self.port))
         self.proc: subprocess.Popen | None = None
 
-    def url(self, name: str = "x") -> str:
-        return f"rtmp://127.0.0.1:{self.port}/live/{name}"
+    def url(self, name: str = "x", app: str = "live") -> str:
+        """Publish/play URL; app "deny" refuses every publisher (a wrong stream key, in effect)."""
+        return f"rtmp://127.0.0.1:{self.port}/{app}/{name}"
 
     def start(self, timeout: float = 10.0) -> None:
         """Start nginx and wait until it accepts connections."""

@@ -219,3 +219,15 @@ def test_a_frozen_rtmp_server_does_not_hold_up_another_rtmp_output(rtmp_server, 
         assert np.max(np.diff(got.video.dts_seconds)) <= FRAME * 1.5 and got.video_duration > 7.0
     finally:
         other.stop()
+
+
+def test_a_server_that_refuses_to_publish_gets_backoff_not_a_tight_loop(rtmp_server, tmp_path):
+    s = settings(rtmp={"reconnect_initial_s": 0.5, "reconnect_max_s": 10.0})
+    engine = StreamEngine(s, TestPatternAvatar(W, H, FPS), IdleRenderer(), extra_rtmp=[rtmp_server.url("x", app="deny")])
+    with engine:
+        time.sleep(5.0)
+        sink = engine.health.sinks["rtmp1"]
+        state, attempts, error = sink.state, sink.reconnects, sink.last_error
+    assert state == "reconnecting" and error
+    # 0.5 + 1 + 2 s of backoff between tries (plus connect time): 3 or 4 tries in 5 s, never dozens
+    assert 2 <= attempts <= 5, attempts
