@@ -324,3 +324,19 @@ def test_a_rotated_recording_recreates_a_folder_that_vanished(tmp_path):
     assert files, "no new recording after the folder vanished"
     rep = probe_media(str(files[-1]))
     assert rep.video.keyframes[0] == 0 and len(rep.video.dts) > 0
+
+
+def test_encoder_gop_is_fixed_and_a_keyframe_can_be_requested():
+    from streamer.encoder import AVEncoder
+
+    enc = AVEncoder(settings(encoder={"gop_seconds": 1.0}))
+    avatar = TestPatternAvatar(W, H, FPS)
+    silence = np.zeros((SPF, 2), np.int16)
+    keys = []
+    for n in range(60):
+        if n == 33:
+            enc.request_keyframe()  # what an RTMP sink does after reconnecting with nothing queued
+        keys += [p.pts for p in enc.encode(n, avatar.frame(n % 50), silence) if p.kind == "video" and p.keyframe]
+    enc.close()
+    assert keys == [0, 25, 33, 58]  # fixed GOP; a forced IDR restarts the count
+    assert enc.samples_in == 60 * SPF and enc.frames_in == 60
