@@ -1,7 +1,10 @@
 """The engine end to end into real files and a real HTTP-FLV viewer (no RTMP server needed)."""
 from __future__ import annotations
 
+import json
 import logging
+import shutil
+import subprocess
 import time
 import urllib.request
 import wave
@@ -60,6 +63,13 @@ def test_render_to_file_is_h264_aac_with_speech_at_the_lead_in(tmp_path):
     start, end = tone_span(rep.audio_pcm, SR)
     assert abs(start - 0.4) <= FRAME and abs(end - 1.4) <= FRAME
     assert [read_loop_index(f, W) for f in rep.frames] == [ping_pong_index(n, 50) for n in range(50)]
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe:  # a second, independent reader agrees the file is whole
+        probed = subprocess.run([ffprobe, "-v", "error", "-show_entries", "format=duration:stream=codec_name,nb_frames",
+                                 "-of", "json", str(out)], capture_output=True, text=True, check=True).stdout
+        info = json.loads(probed)
+        assert float(info["format"]["duration"]) == pytest.approx(2.0, abs=FRAME * 1.5)
+        assert [s["codec_name"] for s in info["streams"]] == ["h264", "aac"] and info["streams"][0]["nb_frames"] == "50"
 
 
 def test_wav_spliced_into_a_live_recording_lands_on_time_and_the_loop_carries_on(tmp_path):
