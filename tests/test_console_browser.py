@@ -8,6 +8,7 @@ download). Skipped with the reason when chromium is not installed.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import shutil
 import threading
@@ -27,10 +28,15 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 TOKEN = "browser-test-token"
 W, H, FPS, SR = 320, 180, 25, 48000
 
-pytestmark = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-    reason="headless browser test needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+        reason="headless browser test needs Debian's chromium and chromium-driver "
+               "(apt-get install chromium chromium-driver)",
+    ),
+    pytest.mark.skipif(importlib.util.find_spec("selenium") is None,
+                       reason="headless browser test needs selenium (pip install selenium; a test dependency)"),
+]
 
 
 class ConsoleThread:
@@ -54,7 +60,7 @@ class ConsoleThread:
 
 
 def chromium(tmp_path: Path):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (test dependency)")
+    from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     opts = webdriver.ChromeOptions()
