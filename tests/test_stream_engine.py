@@ -96,6 +96,11 @@ def test_wav_spliced_into_a_live_recording_lands_on_time_and_the_loop_carries_on
     start, end = tone_span(rep.audio_pcm, SR)
     assert abs(start - expected) <= FRAME, (start, expected)
     assert abs(end - (expected + 0.6)) <= FRAME
+    if shutil.which("ffprobe"):  # the live (fragmented) MP4 is whole after a clean stop
+        probed = subprocess.run(["ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0",
+                                 "-show_entries", "stream=nb_read_packets", "-of", "json", str(rec)],
+                                capture_output=True, text=True, check=True).stdout
+        assert json.loads(probed)["streams"][0]["nb_read_packets"] == str(frames_sent)
     # video pts run 0..N-1 with no reset, and every frame shows the ping-pong loop frame of its tick
     assert rep.video.pts == [round(n / FPS / rep.video.time_base) for n in range(frames_sent)]
     assert [read_loop_index(f, W) for f in rep.frames] == [ping_pong_index(n, 30) for n in range(frames_sent)]
