@@ -129,7 +129,9 @@ def latency(size: int, n_queries: int) -> dict:
         retriever.search(q, k=5)
         full.append((time.perf_counter() - t) * 1000)
     # Index-only: the same search with the query embedding precomputed (what grows with the corpus).
-    cache = {q: retriever.embedder.query(q) for q in set(questions)}
+    from knowledge.text_tokens import clean_text
+
+    cache = {clean_text(q): retriever.embedder.query(clean_text(q)) for q in set(questions)}
 
     class Cached:
         def query(self, text):
