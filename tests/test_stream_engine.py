@@ -355,3 +355,19 @@ def test_encoder_gop_is_fixed_and_a_keyframe_can_be_requested():
     enc.close()
     assert keys == [0, 25, 33, 58]  # fixed GOP; a forced IDR restarts the count
     assert enc.samples_in == 60 * SPF and enc.frames_in == 60
+
+
+@pytest.mark.parametrize("fps,rate,channels", [(30, 48000, 2), (25, 44100, 1)])
+def test_other_formats_keep_exact_bookkeeping(tmp_path, fps, rate, channels):
+    s = settings(fps=fps, sample_rate=rate, channels=channels)
+    spf = rate // fps
+    t = np.arange(rate // 2) / rate
+    burst = (np.sin(2 * np.pi * 800 * t) * 12000).astype(np.int16)
+    handle = render_to_file(s, TestPatternAvatar(W, H, fps), IdleRenderer(), burst, (), tmp_path / "f.mp4", lead_in_s=0.5, tail_s=0.5)
+    rep = probe_media(str(tmp_path / "f.mp4"))
+    frames = round(0.5 * fps) * 2 + -(-len(burst) // spf)
+    assert (round(rep.fps), rep.sample_rate, rep.channels) == (fps, rate, channels)
+    assert len(rep.video.dts) == frames and handle.start_pts == round(0.5 * fps) * spf
+    assert abs(rep.audio_duration - rep.video_duration) <= 1.0 / fps
+    start, end = tone_span(rep.audio_pcm, rate)
+    assert abs(start - handle.start_pts / rate) <= 1.0 / fps and abs(end - start - 0.5) <= 1.0 / fps
