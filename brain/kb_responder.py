@@ -29,8 +29,10 @@ OFF_TOPIC = [re.compile(p, re.I) for p in [
 
 # A chat line without any of these is a remark ("刚下单了充电宝"), not a question: acknowledge it.
 QUESTION_CUE = re.compile(r"吗|嘛|呢|吧|还是|\?|(.)[不没]\1|多[重大久长高宽厚少]|几[个天次种岁点号块]|怎么|如何|能不能|可不可以|可以.{0,8}吗|是不是|有没有|"
-                          r"什么|哪|啥|咋|[不没]$|[^\w]?(how|what|which|when|where|why|can|could|does|do|is|are|will|"
-                          r"any|should)\b", re.I)
+                          r"什么|哪|啥|咋|[不没]$|"
+                          # English: a question word opening a sentence ("is" inside "it is great" is not one)
+                          r"(^|[.!,;:]\s*)(how|what|which|when|where|why|who|can|could|does|do|did|is|are|will|"
+                          r"would|any|should|may)\b", re.I)
 
 
 @dataclass

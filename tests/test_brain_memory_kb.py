@@ -145,3 +145,15 @@ def test_ask_cli_streams_from_a_configured_llm(zh_url, tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["可以带上飞机。", "不能托运哦。"]
     assert srv.requests[0]["model"] == "m1"
+
+
+@pytest.mark.parametrize("text,is_question", [
+    ("包邮不", True), ("充电宝沉不沉", True), ("台灯是暖光还是白光", True), ("S3多少钱", True),
+    ("来了来了", False), ("刚下单了充电宝🔥", False), ("加我vx领红包，每天都有", False),
+    ("is there a student discount", True), ("Hi Nova. Which color would you pick", True),
+    ("the Pulse Watch I bought here last month is great", False), ("this bot is so fake", False),
+])
+def test_question_cues(text, is_question):
+    from brain.kb_responder import QUESTION_CUE
+
+    assert bool(QUESTION_CUE.search(text)) is is_question
