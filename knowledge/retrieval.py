@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -190,6 +191,17 @@ class Retriever:
                 seen.append(pid)
         return seen
 
+    def _place_terms(self, question: str) -> list[str]:
+        """A place the KB never names (北京, 成都) falls under its "other regions" wording (其他地区)."""
+        if not re.search(r"到|寄|发|送|ship|deliver", question):
+            return []
+        import jieba.posseg as pseg
+
+        places = [w for w, flag in pseg.cut(normalize(question)) if flag == "ns" and len(w) >= 2]
+        if places and not any(p in self._bm25.idf for p in places):
+            return ["其他地区", "其他", "隔天"]
+        return []
+
     def search(self, question: str, k: int | None = None, current_product_id: str | None = None) -> list[Hit]:
         """Top ``k`` chunks for a question, best first."""
         self.refresh()
@@ -200,7 +212,8 @@ class Retriever:
             cfg = self.settings
             tokens = tokenize(question)
             # Expansion words the KB does not contain would only dilute the coverage: leave them out.
-            extra = [t for t in expand(normalize(question)) if t not in tokens and t in self._bm25.idf]
+            extra = [t for t in expand(normalize(question)) + self._place_terms(question)
+                     if t not in tokens and t in self._bm25.idf]
             bm25, coverage = self._bm25.scores(tokens + extra)
             top_bm25 = float(bm25.max()) if bm25.size else 0.0
             fused = cfg.bm25_weight * (bm25 / top_bm25 if top_bm25 > 0 else bm25)
