@@ -41,10 +41,30 @@ EXPANSIONS: list[tuple[re.Pattern[str], list[str]]] = [(re.compile(p), toks) for
 ]]
 
 
+# Cities viewers name for the provinces a shop's shipping rules name (乌鲁木齐 is in 新疆).
+REGION_OF_CITY: list[tuple[re.Pattern[str], list[str]]] = [(re.compile(p), toks) for p, toks in [
+    (r"乌鲁木齐|喀什|伊犁|克拉玛依|库尔勒|阿克苏|哈密", ["新疆"]),
+    (r"拉萨|日喀则|林芝", ["西藏"]),
+    (r"西宁|格尔木", ["青海"]),
+    (r"兰州|敦煌|天水|嘉峪关", ["甘肃"]),
+    (r"银川|石嘴山", ["宁夏"]),
+    (r"呼和浩特|包头|鄂尔多斯|赤峰|呼伦贝尔", ["内蒙古"]),
+]]
+
+
+def region_terms(question_normalized: str) -> list[str]:
+    """Province names for the cities a question mentions."""
+    out: list[str] = []
+    for pattern, tokens in REGION_OF_CITY:
+        if pattern.search(question_normalized):
+            out.extend(tokens)
+    return out
+
+
 def expand(question_normalized: str) -> list[str]:
     """Extra BM25 tokens for a normalized (lower-case, NFKC) question."""
     extra: list[str] = []
     for pattern, tokens in EXPANSIONS:
         if pattern.search(question_normalized):
             extra.extend(tokens)
-    return extra
+    return extra + region_terms(question_normalized)

@@ -16,7 +16,7 @@ import numpy as np
 
 from knowledge.records import Chunk, Product
 from knowledge.settings import RetrievalSettings
-from knowledge.query_expansion import expand
+from knowledge.query_expansion import expand, region_terms
 from knowledge.text_tokens import add_words, clean_text, normalize, tokenize
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ class Retriever:
 
     def _place_terms(self, question: str) -> list[str]:
         """A place the KB never names (北京, 成都) falls under its "other regions" wording (其他地区)."""
-        if not re.search(r"到|寄|发|送|ship|deliver", question):
+        if not re.search(r"到|寄|发|送|ship|deliver", question) or region_terms(normalize(question)):
             return []
         import jieba.posseg as pseg
 

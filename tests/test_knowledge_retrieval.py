@@ -99,3 +99,10 @@ def test_retriever_reloads_after_an_import(tmp_path):
     faq.write_text("id,question,answer\nfaq-cup,保温杯能装热水吗,可以装热水。\n", encoding="utf-8")
     store.apply_import(parse_paths([faq]))
     assert r.search("保温杯能装热水吗", k=1)[0].source_id == "faq-cup"
+
+
+def test_delivery_questions_follow_the_regions_the_kb_names(cache):
+    r = _retriever(cache, "zh")
+    assert r.search("北京一般几天到", k=1)[0].source_id == "faq-002"  # not a remote region
+    assert r.search("乌鲁木齐下单，下周五之前能到吗", k=1)[0].source_id == "faq-003"  # in 新疆
+    assert r.search("寄到拉萨要几天", k=1)[0].source_id == "faq-003"
