@@ -30,6 +30,7 @@ QUESTIONS = [
     "how long does the power bank take to recharge?",
     "can the buds connect to my laptop and phone at the same time?",
 ]
+SHORT_ANSWER = "Good question, our team answers that in the product card below."
 LONG_ANSWER = " ".join(["The Pulse Watch tracks your heart rate, your sleep and your runs all day long."] * 6)
 
 
@@ -46,16 +47,22 @@ class Receiver(threading.Thread):
     def run(self) -> None:
         import av
 
-        container = av.open(self.url, options={"fflags": "nobuffer", "rw_timeout": "10000000"})
-        self.ready.set()
-        with container:
-            for frame in container.decode(audio=0):
-                pcm = frame.to_ndarray().astype(np.float32)
-                if pcm.dtype != np.float32 or np.abs(pcm).max() > 2:
-                    pcm = pcm / 32768.0
-                self.frames.append((time.monotonic(), float(np.sqrt(np.mean(pcm**2)))))
-                if self.stop.is_set():
-                    return
+        while not self.stop.is_set():  # a player reconnects when the publisher does
+            try:
+                container = av.open(self.url, options={"fflags": "nobuffer", "rw_timeout": "10000000"})
+            except av.error.FFmpegError:
+                time.sleep(0.2)
+                continue
+            self.ready.set()
+            try:
+                with container:
+                    for frame in container.decode(audio=0):
+                        pcm = frame.to_ndarray().astype(np.float32)  # AAC decodes to float planar
+                        self.frames.append((time.monotonic(), float(np.sqrt(np.mean(pcm**2)))))
+                        if self.stop.is_set():
+                            return
+            except av.error.FFmpegError as exc:
+                print(f"receiver: {exc}; reconnecting")
 
     def first_sound_after(self, t: float, timeout: float) -> float | None:
         return self._wait(t, timeout, lambda rms: rms > THRESHOLD)
@@ -117,6 +124,15 @@ welcome_interval_s = 100000
     return load_config(path)
 
 
+async def _until(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) * 1000 if values else float("nan")
 
@@ -131,7 +147,7 @@ async def bench(args) -> None:
     def responder(messages, body):
         if long_mode["on"]:
             return Reply(text=LONG_ANSWER, first_token_delay_s=LLM_FIRST_TOKEN_S)
-        return Reply(text="The Pulse Watch is 89 dollars in this live room.", first_token_delay_s=LLM_FIRST_TOKEN_S)
+        return Reply(text=SHORT_ANSWER, first_token_delay_s=LLM_FIRST_TOKEN_S)
 
     with tempfile.TemporaryDirectory() as tmpdir, RtmpServer(Path(tmpdir) / "nginx") as nginx, \
             OpenAIServer(responder=responder) as llm:
@@ -148,12 +164,10 @@ async def bench(args) -> None:
         receiver.start()
         await asyncio.to_thread(receiver.ready.wait, 20)
         await asyncio.sleep(3)  # let the receiver settle and the first TTS/render warm up
-        warm = host.chat.source.post("hello, what do you sell?", "warmup", 1)
+        host.chat.source.post("what do you sell?", "warmup", 1)
         await asyncio.to_thread(receiver.first_sound_after, time.monotonic() - 1, 30)
-        while not receiver.silent_for(1.0):
-            await asyncio.sleep(0.1)
+        await _until(lambda: receiver.silent_for(1.0), 60)
         said.clear()
-        del warm
 
         rows = []
         for i in range(args.questions):
@@ -161,13 +175,12 @@ async def bench(args) -> None:
             t_post = time.monotonic()
             host.chat.source.post(question, f"viewer{i}", 1000 + i)
             t_rx = await asyncio.to_thread(receiver.first_sound_after, t_post, 30)
-            while not said or not receiver.silent_for(1.0):
-                await asyncio.sleep(0.05)
+            await _until(lambda: said and receiver.silent_for(1.0), 60)
+            if t_rx is None or not said:
+                print(f"question {i}: no answer heard (chat: {host.chat.snapshot()['pipeline']})")
+                continue
             spoken = said.pop()
             said.clear()
-            if t_rx is None:
-                print(f"question {i}: no answer heard")
-                continue
             m = spoken.utterance.marks
             h = spoken.handles[0]
             on_air = host.engine.clock.deadline(h.start_frame)
@@ -191,8 +204,7 @@ async def bench(args) -> None:
             t_quiet = await asyncio.to_thread(receiver.first_silence_after, t_skip, 10)
             if t_sound and t_quiet:
                 skips.append(t_quiet - t_skip)
-            while not receiver.silent_for(1.0):
-                await asyncio.sleep(0.1)
+            await _until(lambda: receiver.silent_for(1.0), 60)
 
         receiver.stop.set()
         host.request_stop()

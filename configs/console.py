@@ -1,4 +1,4 @@
-"""Configuration of the web console ([console] in the TOML; unknown keys are errors)."""
+"""Configuration of the web console (host/console/) ([console] in the TOML; unknown keys are errors)."""
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field

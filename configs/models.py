@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from avatars.settings import AvatarSettings
 from brain.settings import BrainSettings
+from configs.console import ConsoleSettings
 from danmaku.settings import ChatSettings
 from knowledge.settings import KnowledgeSettings
 from lipsync.settings import LipsyncSettings
@@ -49,6 +50,7 @@ class AppConfig(Section):
     speech: SpeechSettings = SpeechSettings()
     scripts: ScriptsSettings = ScriptsSettings()
     director: DirectorSettings = DirectorSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     _source_path: Path | None = PrivateAttr(default=None)
 

@@ -37,6 +37,7 @@ class ChatPipeline:
         self.dispatcher = dispatcher
         self.triage = triage
         self.on_event: list[Callable[[ChatEvent], Any]] = []
+        self.on_outcome: list[Callable[[ChatEvent, str], Any]] = []  # after each event: what happened to it
         self.counts: collections.Counter = collections.Counter()  # "events" plus exactly one outcome per event
         self.notes: collections.Counter = collections.Counter()  # side facts: paid_text_refused, name_withheld
         self.viewer_count = 0
@@ -69,6 +70,15 @@ class ChatPipeline:
 
     async def process(self, event: ChatEvent) -> str:
         """Handle one event; returns what happened (queued, command:<result>, skipped:<reason>, ...)."""
+        outcome = await self._process(event)
+        for hook in self.on_outcome:
+            try:
+                hook(event, outcome)
+            except Exception:
+                log.exception("chat outcome hook failed")
+        return outcome
+
+    async def _process(self, event: ChatEvent) -> str:
         self.counts["events"] += 1
         for hook in self.on_event:
             try:

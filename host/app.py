@@ -31,6 +31,7 @@ class Host:
         self.tts = None
         self.scripts = None
         self.director = None
+        self.console = None  # ConsoleServer while running
         self._stop = asyncio.Event()
 
     # -- building ---------------------------------------------------------------------------------------
@@ -134,6 +135,8 @@ class Host:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
         self.engine.start()
+        if self.cfg.console.enabled:
+            await self._start_console()
         tasks = [asyncio.create_task(self._refresh_overlay(), name="overlay")]
         if self.chat.source is not None:
             tasks.append(asyncio.create_task(self._supervise(self.chat.run, "chat"), name="chat"))
@@ -155,10 +158,32 @@ class Host:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.console is not None:
+                await self.console.stop()
             await asyncio.to_thread(self.engine.stop)
             await self.brain.close()
             await self.tts.aclose()
             self.store.close()
+
+    async def _start_console(self) -> None:
+        """The operator console on console.host:port (preview, viewer box, admin, KB, schedule, /metrics)."""
+        from danmaku.admin.http_api import admin_routes
+        from host.console.access import resolve_token
+        from host.console.host_backend import HostConsoleBackend
+        from host.console.server import ConsoleServer, build_console_app
+        from host.metrics import HostMetrics
+
+        c = self.cfg.console
+        backend = HostConsoleBackend.from_host(self, preview_url=c.preview_url or self.engine.preview_url)
+        metrics = HostMetrics(backend.health)
+        backend.metrics = metrics
+        backend.attach()
+        token, _origin = resolve_token(c.token_env, c.token_file)
+        app = build_console_app(backend, token=token, settings=c, metrics=metrics)
+        app.router.add_routes(admin_routes(self.chat.dispatcher, token_env=self.cfg.chat.admin.http_token_env))
+        self.console = ConsoleServer(app, c.host, c.port)
+        url = await self.console.start()
+        log.info("console ready", extra={"url": url})
 
     async def _supervise(self, factory, name: str) -> None:
         """Run a component forever: a crash is logged and the component restarted; the stream goes on."""

@@ -316,12 +316,13 @@ class Director:
         if first:
             yield first
         names = [n for n in (item.askers or [item.uname]) if n][:3]
-        address = ("、".join(names) + "，") if zh else (", ".join(names) + ", ")
-        prefix = address if names else ""
-        product = self.store.current_product().id if self.store is not None and self.store.current_product() else None
-        async for sentence in self.brain.answer(item.text, uid=item.uid or None, uname=item.uname, product_id=product):
-            yield prefix + sentence
-            prefix = ""
+        if names and not first:
+            # Addressing the viewer is its own short sentence: it goes on air while the answer is synthesized.
+            yield ("、".join(names) + "，") if zh else (", ".join(names) + ",")
+        current = await asyncio.to_thread(self.store.current_product) if self.store is not None else None
+        async for sentence in self.brain.answer(item.text, uid=item.uid or None, uname=item.uname,
+                                                product_id=current.id if current else None):
+            yield sentence
 
     def _split(self, text: str) -> list[str]:
         from brain.sentences import split_text

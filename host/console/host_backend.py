@@ -79,16 +79,7 @@ class HostConsoleBackend:
                 self._product_task = loop.create_task(self._refresh_current_product(), name="console-product")
         chat = self.chat
         if chat is not None:
-            # ChatPipeline.run calls self.process(event): wrapping it on the instance gives each event
-            # together with its outcome ("queued", "skipped:<reason>", "command:<result>").
-            process = chat.process
-
-            async def process_and_publish(event: Any) -> str:
-                outcome = await process(event)
-                self._on_chat_outcome(event, outcome)
-                return outcome
-
-            chat.process = process_and_publish
+            chat.on_outcome.append(self._on_chat_outcome)
             chat.dispatcher.audit.on_record.append(self._on_audit)
             if self.metrics is not None:
                 self.metrics.add_counters("chat_pipeline", lambda: dict(chat.counts), label="outcome",

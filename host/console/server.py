@@ -29,7 +29,7 @@ from host.console.backend import (
     ProductEdit,
 )
 from host.console.feed import EventFeed
-from host.console.settings import ConsoleSettings
+from configs.console import ConsoleSettings
 
 log = logging.getLogger("host.console")
 
