@@ -17,7 +17,7 @@ from host.console.access import is_loopback, resolve_token
 from host.console.backend import ChatItem, NoticeItem
 from host.console.feed import EventFeed
 from host.console.server import build_console_app
-from host.console.settings import ConsoleSettings
+from configs.console import ConsoleSettings
 from host.metrics import HostMetrics
 from tests.test_console_support import RecordingBackend
 

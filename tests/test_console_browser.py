@@ -226,7 +226,7 @@ def test_preview_plays_and_viewer_post_reaches_backend(engine, tmp_path):
 def test_off_loopback_console_shows_nothing_until_login(tmp_path):
     """With console.host off loopback the page asks for the token first; the session cookie then opens
     the feed, the tables and the viewer box (EventSource and fetch carry the cookie)."""
-    from host.console.settings import ConsoleSettings
+    from configs.console import ConsoleSettings
 
     backend = RecordingBackend(preview_url=None)
     app = build_console_app(backend, token=TOKEN, settings=ConsoleSettings(host="0.0.0.0"))
