@@ -23,7 +23,9 @@ class ChunkDraft:
 
     @property
     def content_hash(self) -> str:
-        return hashlib.sha256(f"{self.title}\n{self.text}".encode()).hexdigest()
+        from knowledge.text_tokens import TOKENIZER_VERSION
+
+        return hashlib.sha256(f"{TOKENIZER_VERSION}\n{self.title}\n{self.text}".encode()).hexdigest()
 
 
 def is_chinese(text: str) -> bool:

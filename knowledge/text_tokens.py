@@ -6,6 +6,8 @@ import re
 import threading
 import unicodedata
 
+# Part of every chunk's content hash: a tokenizer change re-tokenizes (and re-embeds) on the next import.
+TOKENIZER_VERSION = 2
 _jieba_lock = threading.Lock()
 _jieba_ready = False
 
@@ -63,7 +65,26 @@ def tokenize(text: str) -> list[str]:
         tok = tok.strip()
         if not tok or not _TOKEN_OK.search(tok) or tok in STOPWORDS:
             continue
-        if tok.isascii() and tok.isalpha() and len(tok) > 3 and tok.endswith("s") and not tok.endswith("ss"):
-            tok = tok[:-1]  # "earbuds" ~ "earbud", "chargers" ~ "charger"
+        if tok.isascii() and tok.isalpha():
+            tok = stem_english(tok)
         out.append(tok)
     return out
+
+
+def stem_english(word: str) -> str:
+    """A light suffix stripper: running/runs/run -> run, charging/charged/charges -> charg."""
+    if len(word) > 4 and word.endswith("ies"):
+        word = word[:-3] + "y"
+    elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix, min_len in (("ing", 6), ("ed", 5)):
+        if len(word) >= min_len and word.endswith(suffix):
+            word = word[: -len(suffix)]
+            if len(word) > 2 and word[-1] == word[-2] and word[-1] not in "aeiousl":
+                word = word[:-1]  # running -> runn -> run (but "cancell" keeps its l)
+            break
+    if len(word) > 3 and word.endswith("e"):
+        word = word[:-1]
+    if len(word) > 4 and word.endswith("ll"):
+        word = word[:-1]
+    return word

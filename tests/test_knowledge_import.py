@@ -153,3 +153,12 @@ def test_import_files_is_the_one_call_the_host_needs(store):
     stats = store.import_files([fixtures_dir() / "shop_en"], embeddings=False)
     assert (stats["products"], stats["faqs"]) == (3, 15)
     assert store.import_files([fixtures_dir() / "shop_en"], embeddings=False)["chunks_added"] == 0
+
+
+def test_a_tokenizer_change_retokenizes_on_the_next_import(store, monkeypatch):
+    import knowledge.text_tokens as text_tokens
+
+    first = store.apply_import(parse_paths([ZH]))
+    monkeypatch.setattr(text_tokens, "TOKENIZER_VERSION", text_tokens.TOKENIZER_VERSION + 1)
+    again = store.apply_import(parse_paths([ZH]))
+    assert again["chunks_updated"] == first["chunks_added"] and again["chunks_added"] == 0

@@ -106,3 +106,12 @@ def test_delivery_questions_follow_the_regions_the_kb_names(cache):
     assert r.search("北京一般几天到", k=1)[0].source_id == "faq-002"  # not a remote region
     assert r.search("乌鲁木齐下单，下周五之前能到吗", k=1)[0].source_id == "faq-003"  # in 新疆
     assert r.search("寄到拉萨要几天", k=1)[0].source_id == "faq-003"
+
+
+def test_english_stemming_matches_word_forms():
+    from knowledge.text_tokens import stem_english
+
+    assert {stem_english(w) for w in ("running", "runs", "run")} == {"run"}
+    assert {stem_english(w) for w in ("charging", "charged", "charges", "charge")} == {"charg"}
+    assert stem_english("gaming") == stem_english("game") and stem_english("batteries") == "battery"
+    assert stem_english("cancelling") == stem_english("cancel") and stem_english("bus") == "bus"
