@@ -65,3 +65,9 @@ def test_doctor_reports_encoders():
     assert proc.returncode in (0, 1)  # 1 only when this machine has a real problem, which it then names
     for line in proc.stdout.splitlines():
         assert line.startswith(("OK", "PROBLEM")), line
+
+
+def test_production_example_config_is_valid():
+    cfg = load_config(ROOT / "configs" / "bilibili.example.toml")
+    assert cfg.chat.source == "bilibili"
+    assert cfg.stream.rtmp.url_env and not cfg.stream.rtmp.urls  # the stream key never sits in the file
