@@ -68,7 +68,9 @@ class Utterance:
     uname: str = ""
     script_line: Any = None  # scripts_library.ScriptLine for scripts and idle lines
     created: float = field(default_factory=time.monotonic)
-    marks: dict[str, float] = field(default_factory=dict)  # monotonic times: picked, text, tts, queued
+    picked_at: float | None = None  # monotonic time the director took it up
+    # Per sentence, monotonic times: text ready, audio synthesized, handed to the engine (for latency figures).
+    marks: list[dict[str, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -333,7 +335,7 @@ class Director:
 
     async def _speak(self, utt: Utterance) -> None:
         spoken = Spoken(utt)
-        utt.marks["picked"] = time.monotonic()
+        utt.picked_at = time.monotonic()
         self.current = spoken
         epoch = self._skip_epoch
         self.counters["utterances"] += 1
@@ -349,16 +351,17 @@ class Director:
                 if spoken.handles and self._outranked(utt.cls):
                     spoken.interrupted = True  # a higher class waits: stop at this sentence boundary
                     break
-                utt.marks.setdefault("text", time.monotonic())
+                mark = {"text": time.monotonic()}
                 pcm = await self._synthesize(utt, sentence)
                 if pcm is None:
                     continue
-                utt.marks.setdefault("tts", time.monotonic())
+                mark["tts"] = time.monotonic()
                 if epoch != self._skip_epoch or self.paused:
                     spoken.interrupted = True
                     break
                 handle = self.engine.say(pcm.pcm, pcm.timings, sentence)
-                utt.marks.setdefault("queued", time.monotonic())
+                mark["queued"] = time.monotonic()
+                utt.marks.append(mark)
                 spoken.planned.append(sentence)
                 spoken.handles.append(handle)
                 self.counters["sentences"] += 1

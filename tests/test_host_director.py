@@ -1,0 +1,139 @@
+"""The director with real parts: stream engine (null sink), espeak TTS, triage, knowledge store, and a brain
+whose LLM is a local OpenAI-compatible server. Priorities, interruption at sentence boundaries, /skip,
+/pause and /resume, and the record of what was actually played."""
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+
+import pytest
+
+from brain.responder import Brain
+from brain.settings import BrainSettings, LLMSettings
+from configs.models import DirectorSettings
+from danmaku.admin.commands import Actor, AdminCommand, CommandName
+from danmaku.events import ChatEvent, EventKind
+from danmaku.triage import TriageQueue
+from host.director import Director
+from knowledge.sample_shop import sample_store_file
+from knowledge.settings import RetrievalSettings
+from knowledge.store import Store
+from lipsync.base import IdleRenderer
+from speech.settings import CacheSettings, SpeechSettings
+from speech.tts import build_tts
+from streamer.engine import StreamEngine
+from streamer.settings import PreviewSettings, StreamSettings
+from streamer.test_pattern import TestPatternAvatar
+from tests.openai_server import OpenAIServer, Reply
+
+LONG = ("The Pulse Watch tracks your heart rate all day. It also tracks your sleep every night. "
+        "It counts your steps on every walk. It reminds you to stand up each hour.")
+
+
+@pytest.fixture
+def llm():
+    with OpenAIServer(replies=[Reply(text=LONG)]) as server:
+        yield server
+
+
+@pytest.fixture
+def parts(tmp_path, llm, monkeypatch):
+    monkeypatch.setenv("DIRECTOR_TEST_KEY", "sk-local")
+    db = tmp_path / "host.db"
+    shutil.copy(sample_store_file(tmp_path.parent / "director-kb", shop="en", embeddings=False), db)
+    store = Store.open(f"sqlite:///{db}")
+    settings = StreamSettings(width=64, height=64, preview=PreviewSettings(enabled=False))
+    engine = StreamEngine(settings, TestPatternAvatar(64, 64, 25), IdleRenderer(), null_sink=True)
+    tts = build_tts(SpeechSettings(engines=["espeak"], cache=CacheSettings(enabled=False)), 48000, 2)
+    brain = Brain(store, BrainSettings(llm=LLMSettings(base_url=llm.base_url, api_key_env="DIRECTOR_TEST_KEY")),
+                  retrieval=RetrievalSettings(embeddings=False))
+    triage = TriageQueue(capacity=50)
+    said = []
+    director = Director(DirectorSettings(language="en"), engine, tts, triage, brain=brain, store=store,
+                        on_said=said.append)
+    engine.start()
+    yield director, engine, triage, store, said
+    engine.stop()
+    store.close()
+
+
+def _question(text: str, uid: int = 42, uname: str = "tech_tom") -> ChatEvent:
+    return ChatEvent(kind=EventKind.COMMENT, platform="test", room=1, uid=uid, uname=uname, text=text,
+                     timestamp=time.time(), raw={})
+
+
+async def _wait_for(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_answer_is_addressed_recorded_and_admin_say_interrupts_at_sentence_boundary(parts):
+    director, engine, triage, store, said = parts
+    task = asyncio.create_task(director.run())
+    try:
+        triage.put_event(_question("what does the Pulse Watch track?"))
+        await _wait_for(lambda: director.current is not None and len(director.current.handles) >= 2)
+        triage.put_command(AdminCommand(name=CommandName.SAY, raw="/say Attention please, the draw starts now.",
+                                        actor=Actor.console("op"), text="Attention please, the draw starts now."))
+        await _wait_for(lambda: len(said) >= 2)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    answer, admin = said[0], said[1]
+    assert answer.utterance.reason == "answer" and admin.utterance.reason == "admin_say"
+    assert answer.planned[0] == "tech_tom,"  # the viewer is addressed first
+    assert answer.interrupted
+    assert len(answer.planned) < 1 + 4  # the rest of the answer gave way to the admin at a sentence boundary
+    assert answer.played_text().startswith("tech_tom, The Pulse Watch tracks your heart rate")
+    assert "reminds you to stand up" not in answer.played_text()
+    assert "Attention please" in admin.played_text()
+    assert all(h.played_samples == h.total_samples for h in answer.handles)  # whole sentences, no cut
+    rows = {u.reason: u for u in store.recent_utterances(limit=10)}
+    assert rows["answer"].text_played == answer.played_text()
+    assert rows["admin_say"].played_fraction == pytest.approx(1.0)
+
+
+async def test_skip_is_immediate_and_records_only_what_played(parts):
+    director, engine, triage, store, said = parts
+    task = asyncio.create_task(director.run())
+    try:
+        triage.put_event(_question("what does the Pulse Watch track?"))
+        await _wait_for(lambda: engine.speaking is not None and director.current is not None
+                        and len(director.current.handles) >= 2)
+        await asyncio.sleep(0.5)
+        skipped_at = time.monotonic()
+        director.skip()
+        await _wait_for(lambda: engine.speaking is None, timeout=5)
+        quiet_after = time.monotonic() - skipped_at
+        await _wait_for(lambda: said)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert quiet_after < 1.0  # fade of a few frames, not the rest of the sentence
+    spoken = said[0]
+    assert spoken.interrupted
+    assert spoken.played_fraction() < 1.0
+    assert "reminds you to stand up" not in spoken.played_text()
+    row = store.recent_utterances(limit=1)[0]
+    assert row.played_fraction < 1.0 and row.text_played == spoken.played_text()
+
+
+async def test_pause_holds_the_queue_until_resume(parts):
+    director, engine, triage, store, said = parts
+    director.pause()
+    assert store.is_paused()  # survives a restart
+    task = asyncio.create_task(director.run())
+    try:
+        triage.put_event(_question("does the watch work with an iPhone?"))
+        await asyncio.sleep(2.0)
+        assert not said and engine.speaking is None and len(triage) == 1
+        director.resume()
+        await _wait_for(lambda: said)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert said[0].utterance.reason == "answer"
+    assert not store.is_paused()
