@@ -17,7 +17,7 @@ import numpy as np
 from knowledge.records import Chunk, Product
 from knowledge.settings import RetrievalSettings
 from knowledge.query_expansion import expand, region_terms
-from knowledge.text_tokens import add_words, clean_text, normalize, tokenize
+from knowledge.text_tokens import add_words, clean_text, normalize, product_words, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,9 @@ class Hit:
         return {"id": self.chunk_id, "source": self.source_id, "kind": self.source_kind,
                 "product_id": self.product_id, "score": round(self.score, 4), "dense": round(self.dense, 4),
                 "lexical": round(self.lexical, 4), "bm25": round(self.bm25, 3), "text": self.text}
+
+
+_PRICE_INTENT = re.compile(r"多少钱|价格|价钱|几块钱|多钱|卖多少|怎么卖|how much|price|cost")
 
 
 def _ascii_alnum(ch: str) -> bool:
@@ -136,7 +139,7 @@ class Retriever:
                 n = normalize(name).strip()
                 if n:
                     names.append((n, p.id))
-        add_words([n for n, _ in names])
+        add_words(product_words(products))
         # Longest names first so "儿童手表" wins over "手表" inside it.
         self._alias_index = sorted(set(names), key=lambda x: -len(x[0]))
         self._bm25 = BM25Index([c.tokens for c in chunks])
@@ -155,6 +158,7 @@ class Retriever:
                                                                          if c.product_id}))}
         self._product_codes = np.array([self._product_code.get(c.product_id, 0) for c in chunks], dtype=np.int32)
         self._is_faq = np.array([c.source_kind == "faq" for c in chunks], dtype=bool)
+        self._is_overview = np.array([c.id.endswith("#overview") for c in chunks], dtype=bool)
 
     # ---------------------------------------------------------------- querying
 
@@ -232,6 +236,9 @@ class Retriever:
             elif current_product_id and current_product_id in self._product_code:
                 fused = fused + cfg.current_product_prior * (codes == self._product_code[current_product_id])
             fused = fused + cfg.faq_prior * self._is_faq
+            if _PRICE_INTENT.search(normalize(question)):
+                # "多少钱" asks for the price line, which lives in the product overview chunk.
+                fused = fused + cfg.price_intent_boost * self._is_overview
             # Take extra candidates: a FAQ has two views (question, question+answer); keep its best one.
             want = min(len(self.chunks), 2 * k + 2)
             top = np.argpartition(-fused, want - 1)[:want]

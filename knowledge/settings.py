@@ -17,6 +17,7 @@ class RetrievalSettings(BaseModel):
     name_boost: float = Field(0.04, ge=0)  # a product name/alias in the question favours that product
     other_product_penalty: float = Field(0.08, ge=0)  # ... and disfavours chunks of other products
     current_product_prior: float = Field(0.02, ge=0)  # ties go to the product on screen
+    price_intent_boost: float = Field(0.05, ge=0)  # "多少钱" prefers product overviews (the price line)
     faq_prior: float = Field(0.01, ge=0)  # FAQ answers are already spoken-style: prefer them on ties
     top_k: int = Field(5, ge=1, le=50)
 

@@ -25,7 +25,7 @@ from knowledge.importer import ImportFileError, KnowledgeBundle
 from knowledge.models import (AdminAuditRow, ChunkRow, DocumentRow, EventRow, FaqRow, ModerationRow, ProductRow,
                               StateRow, UtteranceRow, ViewerFactRow, ViewerRow)
 from knowledge.records import (Chunk, Document, Faq, Product, StoredEvent, Utterance, Viewer, ViewerFact)
-from knowledge.text_tokens import tokenize
+from knowledge.text_tokens import add_words, product_words, tokenize
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -277,6 +277,9 @@ class Store:
                 path, _, line = src.rpartition(":")
                 raise ImportFileError(path or src, int(line) if line.isdigit() else None,
                                       f"faqs {f.id}: unknown product_id '{f.product_id}'")
+        # Queries are tokenized with product names taught to jieba (the retriever does it); chunks must be
+        # too, or the same words would split differently depending on what this process saw before.
+        add_words(product_words([*bundle.products.values(), *self.list_products()]))
         model_name = embedder.name if embedder is not None else None
         changed = [d for d in drafts
                    if d.id not in existing or existing[d.id][0] != d.content_hash

@@ -7,7 +7,7 @@ import threading
 import unicodedata
 
 # Part of every chunk's content hash: a tokenizer change re-tokenizes (and re-embeds) on the next import.
-TOKENIZER_VERSION = 2
+TOKENIZER_VERSION = 3
 _jieba_lock = threading.Lock()
 _jieba_ready = False
 
@@ -50,6 +50,14 @@ def clean_text(text: str) -> str:
     """NFKC (full-width to half-width) with zero-width characters removed; case kept (for embeddings)."""
     text = unicodedata.normalize("NFKC", text)
     return re.sub(r"[\u200b-\u200f\u2060\ufeff]", "", text)
+
+
+def product_words(products) -> list[str]:
+    """Names and aliases of products (what ``add_words`` should learn)."""
+    words: list[str] = []
+    for p in products:
+        words += [p.name, *p.aliases]
+    return words
 
 
 def normalize(text: str) -> str:
