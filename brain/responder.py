@@ -231,7 +231,11 @@ class Brain:
     async def _allowed(self, sentence: str, uid: int | None) -> bool:
         if self.guard is None:
             return True
-        allowed, reason = _guard_verdict(self.guard(sentence))
+        try:
+            allowed, reason = _guard_verdict(self.guard(sentence))
+        except Exception as exc:  # noqa: BLE001 - a broken guard fails closed: nothing unchecked is said
+            log.exception("output guard failed; sentence dropped")
+            allowed, reason = False, f"guard error: {type(exc).__name__}"
         if not allowed:
             self.counters["blocked_sentences"] += 1
             log.warning("sentence blocked by the output guard", extra={"reason": reason, "uid": uid})
@@ -295,4 +299,10 @@ class Brain:
         return text if self._guard_ok(text) else None
 
     def _guard_ok(self, text: str) -> bool:
-        return self.guard is None or _guard_verdict(self.guard(text))[0]
+        if self.guard is None:
+            return True
+        try:
+            return _guard_verdict(self.guard(text))[0]
+        except Exception:  # noqa: BLE001 - fail closed
+            log.exception("output guard failed; greeting dropped")
+            return False

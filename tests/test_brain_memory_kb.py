@@ -157,3 +157,14 @@ def test_question_cues(text, is_question):
     from brain.kb_responder import QUESTION_CUE
 
     assert bool(QUESTION_CUE.search(text)) is is_question
+
+
+async def test_a_broken_guard_fails_closed(zh_url):
+    def broken(text):
+        raise RuntimeError("word list unreadable")
+
+    store = Store.open(zh_url)
+    brain = Brain(store, guard=broken)
+    assert [s async for s in brain.answer("包邮吗")] == []
+    assert store.moderation_log()[0]["reason"] == "guard error: RuntimeError"
+    store.close()
