@@ -168,3 +168,20 @@ async def test_a_broken_guard_fails_closed(zh_url):
     assert [s async for s in brain.answer("包邮吗")] == []
     assert store.moderation_log()[0]["reason"] == "guard error: RuntimeError"
     store.close()
+
+
+def test_memory_across_real_process_restarts(zh_url):
+    def ask(*args):
+        r = subprocess.run([sys.executable, "main.py", "ask", *args, "--db", zh_url], cwd=ROOT,
+                           capture_output=True, text=True, timeout=180)
+        assert r.returncode == 0, r.stderr
+        return r
+
+    ask("我在成都，上次买了手表", "--uid", "28374651", "--uname", "阿远爱夜跑")
+    r = ask("A2防水吗", "--uid", "28374651", "--show-prompt")
+    import json
+
+    start = r.stderr.index("[\n")  # the pretty-printed message list (log lines may follow it)
+    prompt, _ = json.JSONDecoder().raw_decode(r.stderr[start:])
+    memory = prompt[0]["content"].split("【观众记忆】", 1)[1]
+    assert "成都" in memory and "上次买了手表" in memory and "阿远爱夜跑" in memory
