@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -322,9 +323,13 @@ class Director:
             # Addressing the viewer is its own short sentence: it goes on air while the answer is synthesized.
             yield ("、".join(names) + "，") if zh else (", ".join(names) + ",")
         current = await asyncio.to_thread(self.store.current_product) if self.store is not None else None
+        first = True
         async for sentence in self.brain.answer(item.text, uid=item.uid or None, uname=item.uname,
                                                 product_id=current.id if current else None):
-            yield sentence
+            # The first clause goes on air on its own: less to synthesize before the answer is heard.
+            for part in (_split_first_clause(sentence) if first else (sentence,)):
+                yield part
+            first = False
 
     def _split(self, text: str) -> list[str]:
         from brain.sentences import split_text
@@ -422,6 +427,22 @@ class Director:
             return
         complete = bool(spoken.handles) and not spoken.interrupted
         self.scripts.report(utt.script_line, spoken=complete, started=started)
+
+
+_CLAUSE = re.compile(r"(?<=[，,；;：:])\s*")
+
+
+def _split_first_clause(sentence: str) -> tuple[str, ...]:
+    """'Good question, the watch ...' -> ('Good question,', 'the watch ...') when both parts are substantial."""
+    match = _CLAUSE.search(sentence)
+    if match is None:
+        return (sentence,)
+    head, tail = sentence[: match.start()], sentence[match.end():]
+    cjk = _is_cjk(sentence)
+    size = (lambda t: len(t)) if cjk else (lambda t: len(t.split()))
+    if size(head) < (4 if cjk else 2) or size(tail) < (6 if cjk else 4):
+        return (sentence,)
+    return head, tail
 
 
 async def _iterate(source: AsyncIterator[str] | Iterable[str]) -> AsyncIterator[str]:
