@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Python 3.12+: python3.13/python3.12 on PATH first (skipping pyenv shims that cannot run), then pyenv's.
 PYTHON_BOOT ?= $(shell for c in python3.12 python3.13; do $$c -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1 && { command -v $$c; exit 0; }; done; \
 	for v in 3.12 3.13; do p=$$(pyenv prefix $$(pyenv versions --bare 2>/dev/null | grep "^$$v" | tail -1) 2>/dev/null) && [ -x "$$p/bin/python$$v" ] && { echo "$$p/bin/python$$v"; exit 0; }; done)
-DEBS := nginx libnginx-mod-rtmp ffmpeg fonts-wqy-microhei chromium chromium-driver
+DEBS := nginx libnginx-mod-rtmp ffmpeg fonts-wqy-microhei chromium chromium-driver postgresql
 
 .PHONY: run test setup venv debs bench clean
 

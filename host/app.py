@@ -64,11 +64,7 @@ class Host:
         _ensure_sqlite_dir(k.db_url)
         self.store = Store.open(k.db_url)
         if k.import_paths:
-            from knowledge.embedding import shared_embedder
-            from knowledge.importer import parse_paths
-
-            embedder = shared_embedder() if k.retrieval.embeddings else None
-            counts = self.store.apply_import(parse_paths(k.import_paths), embedder)
+            counts = self.store.import_files(k.import_paths, embeddings=k.retrieval.embeddings)
             log.info("knowledge imported", extra={"paths": ",".join(k.import_paths), **counts})
 
     def _build_chat(self) -> None:
@@ -99,6 +95,7 @@ class Host:
             return verdict.allowed, verdict.reason
 
         self.brain = Brain(self.store, self.cfg.brain, retrieval=self.cfg.knowledge.retrieval, guard=guard)
+        self.brain.warm_up()  # load the embedding model and index now, not on the first viewer's question
         s = self.cfg.stream
         self.tts = build_tts(self.cfg.speech, s.sample_rate, s.channels)
 

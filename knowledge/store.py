@@ -445,14 +445,23 @@ class Store:
             s.flush()
             return row.id
 
+    _VIEWER_KINDS = frozenset({"comment", "gift", "super_chat", "guard", "enter", "follow", "share", "like"})
+
     def add_chat_event(self, ev: Any) -> int:
-        """Append a danmaku ChatEvent (duck-typed: kind, ts, uid, uname, text, amount, raw, source, room_id)."""
-        kind = getattr(ev, "kind", "unknown")
-        kind = getattr(kind, "value", kind)
-        return self.add_event(str(kind), ts=getattr(ev, "ts", None), uid=getattr(ev, "uid", None),
-                              uname=getattr(ev, "uname", "") or "", text=getattr(ev, "text", "") or "",
-                              amount=float(getattr(ev, "amount", 0.0) or 0.0), raw=getattr(ev, "raw", None),
-                              source=str(getattr(ev, "source", "") or ""), room_id=getattr(ev, "room_id", None))
+        """Append a danmaku ChatEvent and note the viewer (visits, messages, paid gifts) in one transaction."""
+        kind = str(getattr(ev.kind, "value", ev.kind))
+        amount = float(ev.gift_value_cny or 0.0) + float(ev.super_chat_price_cny or 0.0)
+        with self._write() as s:
+            row = EventRow(ts=ev.timestamp, received_at=time.time(), kind=kind, uid=ev.uid or None,
+                           uname=ev.uname or "", text=ev.text or "", amount=amount, raw=ev.raw,
+                           source=ev.platform or "", room_id=ev.room or None)
+            s.add(row)
+            if ev.uid and kind in self._VIEWER_KINDS:
+                viewer = self._touch_viewer(s, ev.uid, ev.uname or "", ev.timestamp)
+                viewer.messages += kind in ("comment", "super_chat")
+                viewer.gift_total += amount
+            s.flush()
+            return row.id
 
     def events(self, *, since_id: int = 0, uid: int | None = None, limit: int = 1000) -> list[StoredEvent]:
         with self._read() as s:

@@ -83,16 +83,19 @@ def test_events_utterances_audit_and_moderation(store):
         store.finish_utterance(9999, text_played="", played_fraction=0)
 
 
-def test_chat_event_objects_are_stored_duck_typed(store):
-    class Kind:
-        value = "gift"
+def test_chat_events_are_stored_with_the_viewer(store):
+    from danmaku.events import ChatEvent, EventKind
 
-    class Ev:
-        kind, ts, uid, uname, text, amount, raw, source, room_id = Kind(), 5.0, 7, "x", "", 0.5, {"a": 1}, "r", 1
-
-    eid = store.add_chat_event(Ev())
-    ev = store.events()[0]
-    assert (ev.id, ev.kind, ev.amount, ev.raw) == (eid, "gift", 0.5, {"a": 1})
+    gift = ChatEvent(kind=EventKind.GIFT, platform="bilibili", room=22637261, uid=7, uname="小刘", timestamp=5.0,
+                     gift_name="星愿水晶球", gift_count=2, gift_value_cny=20.0, raw={"cmd": "SEND_GIFT"})
+    comment = ChatEvent(kind=EventKind.COMMENT, platform="bilibili", room=22637261, uid=7, uname="小刘",
+                        text="主播好", timestamp=6.0, raw={"cmd": "DANMU_MSG"})
+    eid = store.add_chat_event(gift)
+    store.add_chat_event(comment)
+    first = store.events()[0]
+    assert (first.id, first.kind, first.amount, first.raw, first.uid) == (eid, "gift", 20.0, {"cmd": "SEND_GIFT"}, 7)
+    viewer = store.get_viewer(7)
+    assert viewer.messages == 1 and viewer.gift_total == 20.0
 
 
 def test_viewer_visits_names_gifts_and_facts(store):
