@@ -246,7 +246,7 @@ async def metrics_page(request: web.Request) -> web.Response:
     if host_metrics is None:
         return _error(404, "metrics are not enabled in this host")
     # On the loop, not in a thread: the collector calls backend.health(), which the protocol promises to
-    # call from the event loop only; a scrape costs a few ms (benchmarks/RESULTS_console.md).
+    # call from the event loop only; a scrape costs a few ms (benchmarks/RESULTS.md).
     body = host_metrics.exposition()
     return web.Response(body=body, headers={"Content-Type": host_metrics.content_type})
 
