@@ -77,11 +77,15 @@ class Host:
         self.chat.on_event.append(store.add_chat_event)
         self.chat.moderator.on_verdict.append(
             lambda v: None if v.allowed else store.log_moderation("in", v.text, "refused", reason=v.reason, uid=v.uid))
-        self.chat.dispatcher.audit.on_record.append(
-            lambda r: store.add_admin_audit(r.command, uid=r.actor_uid, uname=r.actor_name,
-                                            args=json.dumps(r.args, ensure_ascii=False), allowed=r.authorized,
-                                            outcome=r.result, ts=r.ts))
-        for uid in store.muted_uids():  # mutes survive restarts
+        def on_audit(r) -> None:
+            store.add_admin_audit(r.command, uid=r.actor_uid, uname=r.actor_name,
+                                  args=json.dumps(r.args, ensure_ascii=False), allowed=r.authorized,
+                                  outcome=r.result, ts=r.ts)
+            if r.result == "ok" and r.command in ("mute", "unmute"):  # mutes survive restarts
+                (store.mute if r.command == "mute" else store.unmute)(int(r.args["uid"]))
+
+        self.chat.dispatcher.audit.on_record.append(on_audit)
+        for uid in store.muted_uids():
             self.chat.moderator.mute(uid, c.admin.default_mute_minutes)
 
     def _build_brain_and_speech(self) -> None:

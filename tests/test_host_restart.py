@@ -1,0 +1,48 @@
+"""What an operator set survives a restart of the host: mutes, the current product, the paused state."""
+from __future__ import annotations
+
+from configs.loader import load_config
+from danmaku.admin.commands import Actor
+from host.app import Host
+
+
+def _host(tmp_path) -> Host:
+    path = tmp_path / "host.toml"
+    path.write_text(f"""
+[stream]
+width = 160
+height = 90
+[stream.preview]
+enabled = false
+[knowledge]
+db_url = "sqlite:///{tmp_path}/host.db"
+import_paths = ["configs/demo/shop_en/knowledge.yaml"]
+[knowledge.retrieval]
+embeddings = false
+[speech]
+engines = ["espeak"]
+[speech.cache]
+enabled = false
+[chat.admin]
+audit_file = ""
+[console]
+enabled = false
+""")
+    host = Host(load_config(path))
+    host.build()
+    return host
+
+
+async def test_mutes_product_and_pause_survive_a_restart(tmp_path):
+    host = _host(tmp_path)
+    dispatcher = host.chat.dispatcher
+    for command in ("/mute 4567890 30", "/product p-breeze-buds", "/pause"):
+        result = await dispatcher.execute_text(command, Actor.console("op"))
+        assert result.result == "ok", (command, result)
+    host.store.close()
+
+    again = _host(tmp_path)
+    assert again.chat.moderator.is_muted(4567890)
+    assert again.store.current_product().id == "p-breeze-buds"
+    assert again.director.paused
+    again.store.close()
