@@ -353,8 +353,9 @@ class Director:
                 if epoch != self._skip_epoch or self.paused:
                     spoken.interrupted = True
                     break
-                if spoken.handles and self._outranked(utt.cls):
-                    spoken.interrupted = True  # a higher class waits: stop at this sentence boundary
+                if spoken.planned and _ends_sentence(spoken.planned[-1]) and self._outranked(utt.cls):
+                    # A higher class waits: stop at this sentence boundary (never after a name or a clause).
+                    spoken.interrupted = True
                     break
                 mark = {"text": time.monotonic()}
                 pcm = await self._synthesize(utt, sentence)
@@ -427,6 +428,13 @@ class Director:
             return
         complete = bool(spoken.handles) and not spoken.interrupted
         self.scripts.report(utt.script_line, spoken=complete, started=started)
+
+
+_SENTENCE_END = re.compile(r"[.!?。！？…~]['\"”’)）」』]*\s*$")
+
+
+def _ends_sentence(text: str) -> bool:
+    return bool(_SENTENCE_END.search(text))
 
 
 _CLAUSE = re.compile(r"(?<=[，,；;：:])\s*")

@@ -48,7 +48,7 @@ def parts(tmp_path, llm, monkeypatch):
     tts = build_tts(SpeechSettings(engines=["espeak"], cache=CacheSettings(enabled=False)), 48000, 2)
     brain = Brain(store, BrainSettings(llm=LLMSettings(base_url=llm.base_url, api_key_env="DIRECTOR_TEST_KEY")),
                   retrieval=RetrievalSettings(embeddings=False))
-    triage = TriageQueue(capacity=50)
+    triage = TriageQueue(capacity=50, gift_window_s=0.0)
     said = []
     director = Director(DirectorSettings(language="en"), engine, tts, triage, brain=brain, store=store,
                         on_said=said.append)
@@ -137,3 +137,23 @@ async def test_pause_holds_the_queue_until_resume(parts):
         await asyncio.gather(task, return_exceptions=True)
     assert said[0].utterance.reason == "answer"
     assert not store.is_paused()
+
+
+async def test_a_gift_never_cuts_between_the_name_and_the_answer(parts):
+    director, engine, triage, store, said = parts
+    task = asyncio.create_task(director.run())
+    try:
+        triage.put_event(_question("what does the Pulse Watch track?"))
+        await _wait_for(lambda: director.current is not None and director.current.planned)
+        gift = ChatEvent(kind=EventKind.GIFT, platform="test", room=1, uid=7, uname="coffee_cat", gift_name="Cheer",
+                         gift_count=5, gift_value_cny=0.5, timestamp=time.time(), raw={})
+        triage.put_event(gift)
+        await _wait_for(lambda: len(said) >= 2)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    answer, thanks = said[0], said[1]
+    assert thanks.utterance.reason == "gift" and "coffee_cat" in thanks.played_text()
+    assert answer.planned[0] == "tech_tom,"
+    assert answer.planned[1].startswith("The Pulse Watch tracks your heart rate")  # the answer got its first sentence
+    assert answer.interrupted and "reminds you to stand up" not in answer.played_text()
