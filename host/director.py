@@ -134,15 +134,13 @@ class Director:
         self.last_speech_end: float | None = clock()  # start-up counts as the end of speech
         self.current: Spoken | None = None
         self._skip_epoch = 0
-        self._pending_admin: list[AdminCommand] = []
         self._last_welcome = -1e9
         self._finishers: set[asyncio.Task] = set()
         self._playing: list[Spoken] = []  # utterances with audio still on air
         self._deferred: Utterance | None = None
         self._last_prefetch = -1e9
         self._arrived: TriageItem | None = None
-        self.counters = {"utterances": 0, "sentences": 0, "interrupted": 0, "skipped": 0, "stale_dropped": 0,
-                         "tts_failures": 0, "answers": 0, "scripts": 0, "idle": 0}
+        self.counters = {"utterances": 0, "sentences": 0, "interrupted": 0, "skipped": 0, "tts_failures": 0}
         self.wake = asyncio.Event()
 
     # -- admin ------------------------------------------------------------------------------------------
@@ -293,12 +291,10 @@ class Director:
             level = {1: "总督", 2: "提督", 3: "舰长"}.get(getattr(ev, "guard_level", 3), "舰长")
             thanks = f"感谢{name}开通{level}，欢迎上船！" if zh else f"Thank you {name} for becoming a Captain, welcome aboard!"
             return Utterance(UttClass.PAID, "guard", [thanks], uid=item.uid, uname=item.uname)
-        price = getattr(ev, "price", None) or getattr(ev, "sc_price", None)
-        thanks = (f"感谢{name}的醒目留言！" if zh else f"Thank you {name} for the Super Chat!")
-        if item.text and self.brain is not None:
+        thanks = f"感谢{name}的醒目留言！" if zh else f"Thank you {name} for the Super Chat!"
+        if item.text and self.brain is not None:  # the message is answered; a refused text is never read out
             return Utterance(UttClass.PAID, "super_chat", self._answer(item, zh, first=thanks), uid=item.uid,
                              uname=item.uname)
-        log.debug("super chat thanked without reading its text", extra={"uid": item.uid, "price": price})
         return Utterance(UttClass.PAID, "super_chat", [thanks], uid=item.uid, uname=item.uname)
 
     def _welcome(self, item: TriageItem, zh: bool) -> Utterance | None:
@@ -386,7 +382,8 @@ class Director:
             # a second utterance behind it: wait until the last sentence is on air.
             await _until(lambda: spoken.handles[-1].state.value != "queued")
         elif record_id is not None:
-            await asyncio.to_thread(self.store.finish_utterance, record_id, text_played="", played_fraction=0.0)
+            await asyncio.to_thread(self.store.finish_utterance, record_id, text_played="", played_fraction=0.0,
+                                    interrupted=True)
 
     def _outranked(self, cls: UttClass) -> bool:
         by_class = self.triage.snapshot()["by_class"]
@@ -418,8 +415,10 @@ class Director:
         log.info("said", extra={"class": utt.cls.name.lower(), "uid": utt.uid or "", "interrupted": spoken.interrupted,
                                 "text": played[:80]})
         if self.store is not None and record_id is not None:
+            planned = ("" if _is_cjk(played) else " ").join(spoken.planned)
             await asyncio.to_thread(self.store.finish_utterance, record_id, text_played=played,
-                                    played_fraction=round(spoken.played_fraction(), 3))
+                                    played_fraction=round(spoken.played_fraction(), 3),
+                                    interrupted=spoken.interrupted, text_planned=planned)
         if self.on_said is not None:
             self.on_said(spoken)
 

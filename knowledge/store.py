@@ -487,14 +487,17 @@ class Store:
             return row.id
 
     def finish_utterance(self, utterance_id: int, *, text_played: str, played_fraction: float,
-                         interrupted: bool = False) -> None:
-        """Record what was actually heard (the director knows the playback position)."""
+                         interrupted: bool = False, text_planned: str | None = None) -> None:
+        """Record what was actually heard (the director knows the playback position); ``text_planned`` fills in
+        an utterance whose text was streamed while it was spoken."""
         with self._write() as s:
             row = s.get(UtteranceRow, utterance_id)
             if row is None:
                 raise StoreError(f"unknown utterance id {utterance_id}")
             row.text_played, row.played_fraction = text_played, max(0.0, min(1.0, played_fraction))
             row.interrupted, row.finished_at = interrupted, time.time()
+            if text_planned is not None:
+                row.text_planned = text_planned
 
     def recent_utterances(self, *, target_uid: int | None = None, limit: int = 10) -> list[Utterance]:
         with self._read() as s:

@@ -92,7 +92,8 @@ async def test_answer_is_addressed_recorded_and_admin_say_interrupts_at_sentence
     assert "Attention please" in admin.played_text()
     assert all(h.played_samples == h.total_samples for h in answer.handles)  # whole sentences, no cut
     rows = {u.reason: u for u in store.recent_utterances(limit=10)}
-    assert rows["answer"].text_played == answer.played_text()
+    assert rows["answer"].text_played == answer.played_text() and rows["answer"].interrupted
+    assert rows["answer"].text_planned.startswith("tech_tom, The Pulse Watch")
     assert rows["admin_say"].played_fraction == pytest.approx(1.0)
 
 
