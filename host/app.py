@@ -183,8 +183,7 @@ class Host:
         app = build_console_app(backend, token=token, settings=c, metrics=metrics)
         app.router.add_routes(admin_routes(self.chat.dispatcher, token_env=self.cfg.chat.admin.http_token_env))
         self.console = ConsoleServer(app, c.host, c.port)
-        url = await self.console.start()
-        log.info("console ready", extra={"url": url})
+        await self.console.start()
 
     async def _supervise(self, factory, name: str) -> None:
         """Run a component forever: a crash is logged and the component restarted; the stream goes on."""
