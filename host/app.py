@@ -228,6 +228,18 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
+def _startup_errors() -> tuple[type[BaseException], ...]:
+    from knowledge.importer import ImportFileError
+    from knowledge.store import StoreError
+    from scripts_library.scheduler import ScheduleError
+    from scripts_library.script_file import ScriptLoadError
+    from speech.tts_base import TtsError
+    from streamer.errors import StartupError
+
+    return (StartupError, FileNotFoundError, ValueError, ImportFileError, StoreError, TtsError, ScriptLoadError,
+            ScheduleError)
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     """`main.py run`: exits non-zero only when the configuration or start-up cannot work."""
     try:
@@ -239,12 +251,12 @@ def run_from_args(args: argparse.Namespace) -> int:
     host = Host(cfg, extra_rtmp=args.rtmp, record_path=args.record)
     try:
         host.build()
-    except Exception as exc:  # start-up errors are worded for the operator by the component
-        from streamer.engine import StartupError
-
-        if isinstance(exc, (StartupError, FileNotFoundError, ValueError)):
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        raise
-    asyncio.run(host.run(duration=args.duration, say_wav=args.say_wav))
+    except _startup_errors() as exc:  # worded for the operator by the component that refused to start
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(host.run(duration=args.duration, say_wav=args.say_wav))
+    except _startup_errors() as exc:  # an output that cannot open (e.g. an unwritable recording path)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0

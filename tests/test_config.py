@@ -71,3 +71,25 @@ def test_production_example_config_is_valid():
     cfg = load_config(ROOT / "configs" / "bilibili.example.toml")
     assert cfg.chat.source == "bilibili"
     assert cfg.stream.rtmp.url_env and not cfg.stream.rtmp.urls  # the stream key never sits in the file
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ('[knowledge]\nimport_paths = ["{tmp}/absent.yaml"]\n', "absent.yaml"),
+        ('[scripts]\ndir = "{tmp}/no-scripts"\n', "no-scripts"),
+        ('[stream.record]\npath = "/proc/nope/rec.flv"\n', "/proc/nope"),
+    ],
+)
+def test_start_up_problems_exit_2_with_the_reason(tmp_path, toml, expected):
+    path = tmp_path / "host.toml"
+    path.write_text(toml.format(tmp=tmp_path) + f'[knowledge.retrieval]\nembeddings = false\n[console]\nenabled = false\n'
+                    f'[stream.preview]\nenabled = false\n')
+    proc = subprocess.run(
+        [sys.executable, "main.py", "run", "--config", str(path), "--duration", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**__import__("os").environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and expected in last, proc.stderr[-2000:]
