@@ -32,6 +32,7 @@ class Host:
         self.scripts = None
         self.director = None
         self.console = None  # ConsoleServer while running
+        self.asr = None  # speech.asr_source.AsrSource fed by the console's microphone
         self._stop = asyncio.Event()
 
     # -- building ---------------------------------------------------------------------------------------
@@ -144,6 +145,8 @@ class Host:
         if self.scripts is not None:
             tasks.append(asyncio.create_task(self._supervise(self.scripts.run, "scripts"), name="scripts"))
         tasks.append(asyncio.create_task(self._supervise(self.director.run, "director"), name="director"))
+        if self.asr is not None:
+            tasks.append(asyncio.create_task(self._supervise(self._heard, "asr"), name="asr"))
         try:
             if say_wav:
                 from host.audio_file import read_audio
@@ -180,10 +183,34 @@ class Host:
         backend.metrics = metrics
         backend.attach()
         token, _origin = resolve_token(c.token_env, c.token_file)
-        app = build_console_app(backend, token=token, settings=c, metrics=metrics)
+        asr_handler, upload_max = self._microphone()
+        app = build_console_app(backend, token=token, settings=c, metrics=metrics, asr_handler=asr_handler,
+                                upload_max_bytes=upload_max)
         app.router.add_routes(admin_routes(self.chat.dispatcher, token_env=self.cfg.chat.admin.http_token_env))
         self.console = ConsoleServer(app, c.host, c.port)
         await self.console.start()
+
+    def _microphone(self):
+        """The console's hold-to-talk microphone: speech -> ASR -> a question for the director."""
+        from speech.asr import AsrError
+        from speech.asr_source import AsrSource
+        from speech.asr_upload import asr_upload_route
+
+        settings = self.cfg.speech.asr
+        try:
+            self.asr = AsrSource(settings=settings)
+        except AsrError as exc:
+            log.warning("console microphone disabled", extra={"reason": str(exc)})
+            return None, int(settings.max_upload_mb * 2**20)
+        return asr_upload_route(self.asr), int(settings.max_upload_mb * 2**20)
+
+    async def _heard(self) -> None:
+        """What the operator said into the microphone goes through moderation and triage like a comment."""
+        from danmaku.events import ChatEvent, EventKind
+
+        async for heard in self.asr:
+            await self.chat.process(ChatEvent(kind=EventKind.COMMENT, platform="asr", room=0, text=heard.text,
+                                              raw={"asr": heard.source, "start": heard.start, "end": heard.end}))
 
     async def _supervise(self, factory, name: str) -> None:
         """Run a component forever: a crash is logged and the component restarted; the stream goes on."""
