@@ -69,6 +69,10 @@ class SpeechTts:
         self.stats = TtsStats()
         self._levelers: dict[str, LoudnessLeveler] = {}
 
+    def _ceiling(self, pcm: np.ndarray) -> np.ndarray:
+        limit = int(10 ** (self.settings.peak_dbfs / 20) * 32767)
+        return np.clip(pcm, -limit, limit, out=pcm) if len(pcm) else pcm
+
     def _leveler(self, engine: str) -> LoudnessLeveler:
         if engine not in self._levelers:
             self._levelers[engine] = LoudnessLeveler(self.settings.loudness_dbfs, self.settings.peak_dbfs)
@@ -102,7 +106,8 @@ class SpeechTts:
                 async with aclosing(self.engine.stream(request)) as chunks:
                     async for audio in chunks:
                         leveled = self._leveler(audio.engine).process(audio.samples, audio.sample_rate)
-                        pcm = formatter.convert(leveled, audio.sample_rate)
+                        # Resampling can overshoot between samples: the ceiling holds after it, too.
+                        pcm = self._ceiling(formatter.convert(leveled, audio.sample_rate))
                         offset = start / self.sample_rate
                         timings = tuple(
                             Timing(t.start + offset, t.end + offset, t.text, t.kind) for t in audio.timings
@@ -118,7 +123,7 @@ class SpeechTts:
                 if not spoke and index == len(sentences) - 1:
                     raise
                 log.warning("sentence skipped: no engine could say it", extra={"error": str(exc)})
-            tail = formatter.flush()
+            tail = self._ceiling(formatter.flush())
             if len(tail):
                 emitted += len(tail)
                 yield TtsChunk(tail, (), engine, self.sample_rate)
