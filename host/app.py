@@ -7,7 +7,6 @@ import json
 import logging
 import signal
 import sys
-from pathlib import Path
 
 from configs.loader import ConfigError, load_config
 from configs.models import AppConfig
@@ -62,7 +61,6 @@ class Host:
         from knowledge.store import Store
 
         k = self.cfg.knowledge
-        _ensure_sqlite_dir(k.db_url)
         self.store = Store.open(k.db_url)
         if k.import_paths:
             counts = self.store.import_files(k.import_paths, embeddings=k.retrieval.embeddings)
@@ -238,21 +236,16 @@ class Host:
                 product = await asyncio.to_thread(self.store.current_product)
                 overlay.shop_name = profile_name or ""
                 overlay.product_name = product.name if product else ""
-                overlay.price = _price_text(product, self.store) if product else ""
+                overlay.price = _price_text(product) if product else ""
             except Exception:
                 log.exception("overlay refresh failed")
             await asyncio.sleep(OVERLAY_REFRESH_S)
 
 
-def _price_text(product, store) -> str:
-    currency = (store.store_profile() or {}).get("currency", "CNY")
+def _price_text(product) -> str:
+    currency = product.currency or "CNY"
     symbol = {"CNY": "¥", "USD": "$", "EUR": "€", "GBP": "£"}.get(currency, "")
     return f"{symbol}{product.price:g}" if symbol else f"{product.price:g} {currency}"
-
-
-def _ensure_sqlite_dir(url: str) -> None:
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
 def _startup_errors() -> tuple[type[BaseException], ...]:

@@ -9,8 +9,8 @@ import wave
 import aiohttp
 import numpy as np
 
-from configs.loader import load_config
 from host.app import Host
+from tests.host_config import small_host_config
 from speech.settings import CacheSettings, SpeechSettings
 from speech.tts import build_tts
 
@@ -18,33 +18,7 @@ TOKEN = "mic-test-token"
 
 
 def _config(tmp_path):
-    path = tmp_path / "host.toml"
-    path.write_text(f"""
-[stream]
-width = 160
-height = 90
-[stream.preview]
-enabled = false
-[knowledge]
-db_url = "sqlite:///{tmp_path}/host.db"
-import_paths = ["configs/demo/shop_en/knowledge.yaml"]
-[knowledge.retrieval]
-embeddings = false
-[speech]
-engines = ["espeak"]
-language = "en"
-[speech.cache]
-enabled = false
-[chat.admin]
-audit_file = ""
-[director]
-language = "en"
-[console]
-port = 0
-token_env = "MIC_TEST_TOKEN"
-token_file = ""
-""")
-    return load_config(path)
+    return small_host_config(tmp_path, '[console]\nport = 0\ntoken_env = "MIC_TEST_TOKEN"\ntoken_file = ""\n')
 
 
 async def _spoken_wav(text: str) -> bytes:

@@ -1,34 +1,13 @@
 """What an operator set survives a restart of the host: mutes, the current product, the paused state."""
 from __future__ import annotations
 
-from configs.loader import load_config
 from danmaku.admin.commands import Actor
 from host.app import Host
+from tests.host_config import small_host_config
 
 
 def _host(tmp_path) -> Host:
-    path = tmp_path / "host.toml"
-    path.write_text(f"""
-[stream]
-width = 160
-height = 90
-[stream.preview]
-enabled = false
-[knowledge]
-db_url = "sqlite:///{tmp_path}/host.db"
-import_paths = ["configs/demo/shop_en/knowledge.yaml"]
-[knowledge.retrieval]
-embeddings = false
-[speech]
-engines = ["espeak"]
-[speech.cache]
-enabled = false
-[chat.admin]
-audit_file = ""
-[console]
-enabled = false
-""")
-    host = Host(load_config(path))
+    host = Host(small_host_config(tmp_path, "[console]\nenabled = false\n"))
     host.build()
     return host
 
