@@ -58,6 +58,32 @@ class TtsStats:
     by_engine: dict[str, int] = field(default_factory=dict)
 
 
+class _LeadingSilence:
+    """Drops a sentence's leading silence (voices pad 30-70 ms before speaking): on air, that is latency."""
+
+    THRESHOLD = int(10 ** (-45 / 20) * 32767)  # peak level that counts as sound
+    KEEP_S = 0.01  # kept before the first sound, so a soft onset is not clipped
+    MAX_S = 0.5  # never more than this: a deliberate pause stays
+
+    def __init__(self, sample_rate: int) -> None:
+        self.keep = int(self.KEEP_S * sample_rate)
+        self.left = int(self.MAX_S * sample_rate)  # samples that may still be dropped
+        self.trimmed = 0
+        self.done = False
+
+    def cut(self, pcm: np.ndarray) -> np.ndarray:
+        if self.done or not len(pcm):
+            return pcm
+        loud = np.flatnonzero(np.abs(pcm).max(axis=1) > self.THRESHOLD)
+        cut = max(0, int(loud[0]) - self.keep) if loud.size else len(pcm)
+        if loud.size or cut > self.left:
+            self.done = True
+        cut = min(cut, self.left)
+        self.left -= cut
+        self.trimmed += cut
+        return pcm[cut:]
+
+
 class SpeechTts:
     """Front of the speech chain; one per stream format."""
 
@@ -102,15 +128,17 @@ class SpeechTts:
         for index, sentence in enumerate(sentences):
             request = EngineRequest(sentence, voice or "", language)
             start = emitted
+            lead = _LeadingSilence(self.sample_rate)
             try:
                 async with aclosing(self.engine.stream(request)) as chunks:
                     async for audio in chunks:
                         leveled = self._leveler(audio.engine).process(audio.samples, audio.sample_rate)
                         # Resampling can overshoot between samples: the ceiling holds after it, too.
-                        pcm = self._ceiling(formatter.convert(leveled, audio.sample_rate))
-                        offset = start / self.sample_rate
-                        timings = tuple(
-                            Timing(t.start + offset, t.end + offset, t.text, t.kind) for t in audio.timings
+                        pcm = lead.cut(self._ceiling(formatter.convert(leveled, audio.sample_rate)))
+                        offset = (start - lead.trimmed) / self.sample_rate
+                        timings = tuple(  # a pause entirely within the trimmed lead is gone
+                            Timing(max(0.0, t.start + offset), t.end + offset, t.text, t.kind)
+                            for t in audio.timings if t.end + offset > 0
                         )
                         engine = audio.engine
                         if len(pcm) or timings:
@@ -123,7 +151,7 @@ class SpeechTts:
                 if not spoke and index == len(sentences) - 1:
                     raise
                 log.warning("sentence skipped: no engine could say it", extra={"error": str(exc)})
-            tail = self._ceiling(formatter.flush())
+            tail = lead.cut(self._ceiling(formatter.flush()))
             if len(tail):
                 emitted += len(tail)
                 yield TtsChunk(tail, (), engine, self.sample_rate)

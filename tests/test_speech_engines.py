@@ -182,3 +182,18 @@ async def test_chinese_piper_voice_without_g2pw_is_refused_not_downloaded(tmp_pa
     with pytest.raises(TtsUnavailable, match="g2pw.onnx"):
         await _say(settings, "你好。", engines=["piper"])
     assert not (tmp_path / "res").exists()
+
+
+@pytest.mark.parametrize("engine", ["espeak", "piper"])
+async def test_speech_starts_without_the_voice_leading_silence(tmp_path, engine) -> None:
+    """Every sentence begins within a few ms of its first sound: leading padding would be answer latency."""
+    tts = build_tts(_settings(tmp_path), 48000, 2, engines=[engine])
+    try:
+        pcm, timings, _ = await tts.synthesize_all("Tech Tom, good question. The watch costs fifty dollars.")
+    finally:
+        await tts.aclose()
+    level = np.abs(pcm[:, 0].astype(np.int32))
+    first_sound = int(np.argmax(level > 10 ** (-45 / 20) * 32767))
+    assert 0 < first_sound <= 0.02 * 48000  # the 10 ms kept before a soft onset, no more
+    _check_timings(timings, len(pcm) / 48000)
+    assert timings[0].start < 0.1  # the timings moved with the audio
