@@ -95,7 +95,20 @@ class AVEncoder:
         self._force_keyframe.set()
 
     def encode(self, n: int, frame_bgr: np.ndarray, audio: np.ndarray) -> list[EncodedPacket]:
-        """Encode video frame n (BGR) and its audio block (int16 (spf, ch)); returns ready packets."""
+        """Encode tick n: its audio block (int16 (spf, ch)) and video frame (BGR); returns ready packets."""
+        return self.encode_audio(n, audio) + self.encode_video(n, frame_bgr)
+
+    def encode_audio(self, n: int, audio: np.ndarray) -> list[EncodedPacket]:
+        """Tick n's audio block; the engine sends these packets before the frame is encoded (latency)."""
+        af = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio).reshape(1, -1), format="s16", layout=self.layout)
+        af.sample_rate = self.sample_rate
+        af.pts = n * self.spf
+        af.time_base = self.audio_time_base
+        self.samples_in += len(audio)
+        return self._wrap("audio", self.audio_template.encode(af))
+
+    def encode_video(self, n: int, frame_bgr: np.ndarray) -> list[EncodedPacket]:
+        """Video frame n (BGR)."""
         cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2YUV_I420, dst=self._yuv)
         vf = av.VideoFrame.from_ndarray(self._yuv, format="yuv420p")
         vf.pts = n
@@ -103,15 +116,8 @@ class AVEncoder:
         if self._force_keyframe.is_set():
             self._force_keyframe.clear()
             vf.pict_type = av.video.frame.PictureType.I
-        af = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio).reshape(1, -1), format="s16", layout=self.layout)
-        af.sample_rate = self.sample_rate
-        af.pts = n * self.spf
-        af.time_base = self.audio_time_base
         self.frames_in += 1
-        self.samples_in += len(audio)
-        out = self._wrap("video", self.video_template.encode(vf))
-        out += self._wrap("audio", self.audio_template.encode(af))
-        return out
+        return self._wrap("video", self.video_template.encode(vf))
 
     def flush(self) -> list[EncodedPacket]:
         """Drain both encoders (end of stream)."""

@@ -322,17 +322,19 @@ class StreamEngine:
             item = self._encode_q.get()
             if item is None:
                 break
+            n, frame, audio = item
             t = time.perf_counter()
             try:
-                packets = enc.encode(*item)
+                # The sound goes out first: it need not wait for the picture's encode (answer latency).
+                self._fan_out(enc.encode_audio(n, audio))
+                self._fan_out(enc.encode_video(n, frame))
             except Exception:
                 c.encode_errors += 1
                 if c.encode_errors == 1 or c.encode_errors % 250 == 0:
-                    log.exception("encoding failed", extra={"tick": item[0], "errors": c.encode_errors})
+                    log.exception("encoding failed", extra={"tick": n, "errors": c.encode_errors})
                 continue
             c.encode_ms_total += (time.perf_counter() - t) * 1000.0
             c.encoded_frames += 1
-            self._fan_out(packets)
         try:
             self._fan_out(enc.flush())
         except Exception:

@@ -59,9 +59,9 @@ class StreamSettings(_Strict):
     sample_rate: Literal[44100, 48000] = 48000
     channels: Literal[1, 2] = 2
     prebuffer_frames: int = Field(
-        2, ge=0, description="rendered frames needed before a segment goes on air; raise it for renderers slower than real time"
+        1, ge=0, description="rendered frames needed before a segment goes on air; raise it for renderers slower than real time"
     )
-    fade_frames: int = Field(4, ge=1, description="audio fade-out length when a segment is interrupted")
+    fade_frames: int = Field(2, ge=1, description="audio fade-out length when a segment is interrupted")
     encoder: EncoderSettings = EncoderSettings()
     rtmp: RtmpSettings = RtmpSettings()
     record: RecordSettings = RecordSettings()

@@ -305,7 +305,10 @@ class Timeline:
         return self.next_tick + left
 
     def _lead(self) -> int:
-        return max(self.prebuffer, 1) + 2
+        """Ticks after the next one at which an utterance is planned to start: its prebuffer is rendered in
+        that time plus what is left of the tick in progress (one frame needs no extra tick); a start whose
+        prebuffer is not ready waits (``start_delayed_frames``)."""
+        return max(self.prebuffer - 1, 0)
 
     def _plan_start(self, n_frames: int) -> int:
         """Back to back after the queue, but no sooner than the prebuffer lead allows (lock held)."""
