@@ -89,7 +89,7 @@ class Brain:
 
     def warm_up(self) -> None:
         """Load the embedding model, jieba and the retrieval index now (blocking), not on the first question."""
-        self.retriever.search("warm up", k=1)
+        self.retriever.search("warm up: do you ship to Chengdu?", k=1)  # also loads jieba.posseg (place names)
 
     async def close(self) -> None:
         for task in list(self._background):
@@ -115,6 +115,12 @@ class Brain:
                              hits=hits, product=current, viewer=viewer, facts=facts, turns=turns,
                              profile=self.store.store_profile(), persona=self.settings.persona)
 
+    def _remember_and_context(self, question: str, uid: int | None, uname: str,
+                              product_id: str | None) -> PromptContext:
+        if uid is not None:
+            self.remember_rules(uid, uname, question)
+        return self.context(question, uid, uname, product_id)
+
     def build_prompt(self, question: str, uid: int | None = None, uname: str = "",
                      product_id: str | None = None) -> list[dict[str, str]]:
         """The chat messages the LLM would get for this question (also what tests inspect)."""
@@ -128,9 +134,7 @@ class Brain:
         """Yield speakable sentences for one viewer question."""
         if not question or not question.strip():
             return
-        if uid is not None:
-            await asyncio.to_thread(self.remember_rules, uid, uname, question)
-        ctx = await asyncio.to_thread(self.context, question, uid, uname, product_id)
+        ctx = await asyncio.to_thread(self._remember_and_context, question, uid, uname, product_id)
         zh = is_chinese(question) or not re.search(r"[A-Za-z]{2,}", question)
         limit = self.settings.max_chars_zh if zh else self.settings.max_words_en
         used = 0
@@ -187,7 +191,8 @@ class Brain:
         done = object()
 
         async def pump() -> None:
-            splitter = SentenceSplitter(max_chars=self.settings.max_chars_zh)
+            # The first clause comes out alone: it is synthesized while the LLM streams the rest.
+            splitter = SentenceSplitter(max_chars=self.settings.max_chars_zh, first_clause=True)
             try:
                 async for delta in self.llm.stream_text(messages):
                     for s in splitter.push(delta):

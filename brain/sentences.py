@@ -32,11 +32,15 @@ class SentenceSplitter:
     A '.' ends a sentence only when the next character is whitespace (so it waits one character
     past the stop) and the word before it is not an abbreviation; digits around it keep it inside.
     ``max_chars`` breaks an over-long sentence at its last comma so speech can start sooner.
+    ``first_clause`` also cuts the very first piece at its first comma when the words before it are enough
+    to say on their own ("Good question," / "好问题呀，"): the answer can be synthesized before the LLM has
+    streamed its whole first sentence. "1,299" stays whole.
     """
 
-    def __init__(self, max_chars: int = 80):
+    def __init__(self, max_chars: int = 80, first_clause: bool = False):
         self.buffer = ""
         self.max_chars = max_chars
+        self.first_clause = first_clause
 
     def push(self, piece: str) -> list[str]:
         self.buffer += piece
@@ -49,6 +53,7 @@ class SentenceSplitter:
             sentence = sentence.strip()
             if _has_words(sentence):
                 out.append(sentence)
+                self.first_clause = False
             elif out and sentence:  # lone punctuation/closer: attach to the previous sentence
                 out[-1] += sentence
         return out
@@ -61,6 +66,9 @@ class SentenceSplitter:
         buf = self.buffer
         i = 0
         while i < len(buf):
+            if self.first_clause and buf[i] in _CLAUSE_BREAKS and i + 1 < len(buf) and _clause_sized(buf[:i]):
+                if not (buf[i - 1].isdigit() and buf[i + 1].isdigit()):  # not "1,299"
+                    return i + 1
             if i >= self.max_chars:
                 soft = max(buf.rfind(c, 0, self.max_chars) for c in _SOFT_BREAKS)
                 if soft > self.max_chars // 3:
@@ -103,6 +111,15 @@ class SentenceSplitter:
         if word and len(word.group(1)) == 1 and word.group(1).isupper():
             return False  # initials: "J. Smith"
         return True
+
+
+_CLAUSE_BREAKS = "，,：:"  # not "、": that lists items within a clause
+
+
+def _clause_sized(head: str) -> bool:
+    """Enough to be said on its own: two words, or four CJK characters."""
+    cjk = sum(1 for ch in head if "\u4e00" <= ch <= "\u9fff")
+    return cjk >= 4 if cjk else len(head.split()) >= 2
 
 
 def _has_words(text: str) -> bool:

@@ -46,3 +46,23 @@ def test_clean_for_speech_removes_markdown_links_emoji_and_emoticons():
     assert clean_for_speech("**包邮**哦😊 [doge] 详见 https://example.invalid/x") == "包邮哦 详见"
     assert clean_for_speech("[官网](http://a.b) 见") == "官网 见"
     assert clean_for_speech("- 第一点") == "第一点"
+
+
+def test_first_clause_comes_out_alone_before_the_sentence_ends():
+    s = SentenceSplitter(first_clause=True)
+    assert s.push("Good question,") == []  # the next character decides ("1,299" stays whole)
+    assert s.push(" t") == ["Good question,"]  # out long before the sentence's full stop
+    rest = s.push("he Pulse Watch costs $1,299, and it ships today. Yes, really.") + s.flush()
+    assert rest == ["the Pulse Watch costs $1,299, and it ships today.", "Yes, really."]
+
+
+def test_first_clause_needs_enough_words_and_keeps_numbers_whole():
+    assert _first_clause_split("Sure, the watch is 89 dollars.") == ["Sure, the watch is 89 dollars."]
+    assert _first_clause_split("1,299 dollars, that is the price.") == ["1,299 dollars,", "that is the price."]
+    assert _first_clause_split("好的，这款手表八十九元。") == ["好的，这款手表八十九元。"]
+    assert _first_clause_split("这个问题好，这款手表八十九元。") == ["这个问题好，", "这款手表八十九元。"]
+
+
+def _first_clause_split(text: str) -> list[str]:
+    s = SentenceSplitter(first_clause=True)
+    return [*s.push(text), *s.flush()]
