@@ -35,6 +35,9 @@ class DirectorSettings(Section):
     language: Literal["zh", "en"] = Field("zh", description="language of the host's own phrases (thanks, welcomes)")
     welcome_interval_s: float = Field(20.0, ge=0, description="at most one welcome/follow thanks this often")
     deferred_stale_s: float = Field(30.0, gt=0, description="a welcome deferred behind a script is dropped after this")
+    name_first_wait_s: float = Field(
+        0.6, ge=0, description="an answer opens with its first clause and names the viewer after it; when the "
+        "LLM's first words take longer than this, the viewer's name is said alone first, to acknowledge them")
 
 
 class AppConfig(Section):

@@ -13,6 +13,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Protocol
@@ -72,6 +73,7 @@ class Utterance:
     picked_at: float | None = None  # monotonic time the director took it up
     # Per sentence, monotonic times: text ready, audio synthesized, handed to the engine (for latency figures).
     marks: list[dict[str, float]] = field(default_factory=list)
+    addressed: bool = True  # False while an answer has yet to say the viewer's name (no interruption before it)
 
 
 @dataclass
@@ -279,7 +281,9 @@ class Director:
         if item.cls is TriageClass.QUESTION:
             if self.brain is None or not item.text:
                 return None
-            return Utterance(UttClass.ANSWER, "answer", self._answer(item, zh), uid=item.uid, uname=name)
+            utt = Utterance(UttClass.ANSWER, "answer", (), uid=item.uid, uname=name)
+            utt.sentences = self._answer(item, zh, utt)
+            return utt
         if item.cls is TriageClass.PRESENCE:
             return self._welcome(item, zh)
         return None  # plain comments are kept in the record but not answered
@@ -293,8 +297,9 @@ class Director:
             return Utterance(UttClass.PAID, "guard", [thanks], uid=item.uid, uname=item.uname)
         thanks = f"感谢{name}的醒目留言！" if zh else f"Thank you {name} for the Super Chat!"
         if item.text and self.brain is not None:  # the message is answered; a refused text is never read out
-            return Utterance(UttClass.PAID, "super_chat", self._answer(item, zh, first=thanks), uid=item.uid,
-                             uname=item.uname)
+            utt = Utterance(UttClass.PAID, "super_chat", (), uid=item.uid, uname=item.uname)
+            utt.sentences = self._answer(item, zh, utt, first=thanks)
+            return utt
         return Utterance(UttClass.PAID, "super_chat", [thanks], uid=item.uid, uname=item.uname)
 
     def _welcome(self, item: TriageItem, zh: bool) -> Utterance | None:
@@ -311,17 +316,41 @@ class Director:
             greeting = f"欢迎{item.uname}来到直播间！" if zh else f"Welcome to the stream, {item.uname}!"
         return Utterance(UttClass.PRESENCE, "welcome", [greeting], uid=item.uid, uname=item.uname)
 
-    async def _answer(self, item: TriageItem, zh: bool, first: str | None = None) -> AsyncIterator[str]:
-        if first:
-            yield first
-        names = [n for n in (item.askers or [item.uname]) if n][:3]
-        if names and not first:
-            # Addressing the viewer is its own short sentence: it goes on air while the answer is synthesized.
-            yield ("、".join(names) + "，") if zh else (", ".join(names) + ",")
-        current = await asyncio.to_thread(self.store.current_product) if self.store is not None else None
-        first = True
-        async for sentence in self.brain.answer(item.text, uid=item.uid or None, uname=item.uname,
-                                                product_id=current.id if current else None):
+    async def _answer(self, item: TriageItem, zh: bool, utt: Utterance, first: str | None = None
+                      ) -> AsyncIterator[str]:
+        """The parts of an answer. The brain starts at once, whatever is said first. The viewer is addressed
+        by name in the part after the first clause, so the answer itself goes on air as soon as the LLM's
+        first clause is synthesized; when those first words take longer than director.name_first_wait_s,
+        the name is said alone first, to acknowledge the viewer while the LLM thinks."""
+        parts = _Prefetch(self._answer_parts(item))
+        try:
+            if first:
+                yield first  # the super chat thanks already names the viewer
+            names = [n for n in (item.askers or [item.uname]) if n][:3]
+            if first or not names:
+                utt.addressed = True
+            else:
+                address = ("、".join(names) + "，") if zh else (", ".join(names) + ",")
+                head = await parts.get(timeout=self.settings.name_first_wait_s)
+                if head is _Prefetch.WAITING:
+                    utt.addressed = True
+                    yield address
+                elif head is not _Prefetch.END:
+                    yield head
+                    after = await parts.get()
+                    utt.addressed = True
+                    if after is _Prefetch.END:
+                        yield f"{'、'.join(names)}，希望能帮到你！" if zh else f"Hope that helps, {', '.join(names)}!"
+                        return
+                    yield address + after if zh else f"{address} {after}"
+            while (part := await parts.get()) is not _Prefetch.END:
+                yield part
+        finally:
+            parts.close()
+
+    async def _answer_parts(self, item: TriageItem) -> AsyncIterator[str]:
+        first = True  # the brain grounds the answer in the store's current product
+        async for sentence in self.brain.answer(item.text, uid=item.uid or None, uname=item.uname):
             # The first clause goes on air on its own: less to synthesize before the answer is heard.
             for part in (_split_first_clause(sentence) if first else (sentence,)):
                 yield part
@@ -340,17 +369,20 @@ class Director:
         self.current = spoken
         epoch = self._skip_epoch
         self.counters["utterances"] += 1
-        record_id = None
+        record = None  # stored beside the first sentence's preparation, not before it
         if self.store is not None:
-            record_id = await asyncio.to_thread(
-                self.store.start_utterance, utt.cls.name.lower(), "", target_uid=utt.uid, reason=utt.reason)
+            record = asyncio.ensure_future(asyncio.to_thread(
+                self.store.start_utterance, utt.cls.name.lower(), "", target_uid=utt.uid, reason=utt.reason))
+        sentences = _iterate(utt.sentences)
         try:
-            async for sentence in _iterate(utt.sentences):
+            async for sentence in sentences:
                 if epoch != self._skip_epoch or self.paused:
                     spoken.interrupted = True
                     break
-                if spoken.planned and _ends_sentence(spoken.planned[-1]) and self._outranked(utt.cls):
-                    # A higher class waits: stop at this sentence boundary (never after a name or a clause).
+                if (spoken.planned and utt.addressed and _ends_sentence(spoken.planned[-1])
+                        and self._outranked(utt.cls)):
+                    # A higher class waits: stop at this sentence boundary (never after a name or a clause,
+                    # nor before the viewer has been addressed).
                     spoken.interrupted = True
                     break
                 mark = {"text": time.monotonic()}
@@ -370,9 +402,11 @@ class Director:
                 if len(spoken.handles) >= 2:  # keep one sentence queued behind the one on air
                     await _until(lambda h=spoken.handles[-2]: h.done)
         finally:
+            await sentences.aclose()  # stops an answer's LLM stream that will not be spoken
             if utt.script_line is not None and not spoken.handles:
                 self._report_script(utt, spoken, started=False)
             self.current = None
+            record_id = await record if record is not None else None
         if spoken.handles:
             self._playing.append(spoken)
             task = asyncio.create_task(self._finish(spoken, record_id, epoch))
@@ -454,11 +488,45 @@ def _split_first_clause(sentence: str) -> tuple[str, ...]:
 
 async def _iterate(source: AsyncIterator[str] | Iterable[str]) -> AsyncIterator[str]:
     if hasattr(source, "__aiter__"):
-        async for item in source:
-            yield item
+        async with aclosing(source):
+            async for item in source:
+                yield item
     else:
         for item in source:
             yield item
+
+
+class _Prefetch:
+    """Runs an async iterator in its own task from now on, so that its consumer does not hold it up."""
+
+    END = object()
+    WAITING = object()
+
+    def __init__(self, source: AsyncIterator[str]) -> None:
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._task = asyncio.create_task(self._pump(source))
+
+    async def _pump(self, source: AsyncIterator[str]) -> None:
+        try:
+            async for item in source:
+                self._queue.put_nowait(item)
+        except Exception as exc:  # handed to the consumer, raised there
+            self._queue.put_nowait(exc)
+        finally:
+            self._queue.put_nowait(self.END)
+
+    async def get(self, timeout: float | None = None) -> Any:
+        """The next item, END when exhausted, or WAITING when nothing came within ``timeout``."""
+        try:
+            item = await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return self.WAITING
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._task.cancel()
 
 
 async def _until(predicate: Callable[[], bool]) -> None:

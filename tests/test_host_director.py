@@ -84,16 +84,18 @@ async def test_answer_is_addressed_recorded_and_admin_say_interrupts_at_sentence
         await asyncio.gather(task, return_exceptions=True)
     answer, admin = said[0], said[1]
     assert answer.utterance.reason == "answer" and admin.utterance.reason == "admin_say"
-    assert answer.planned[0] == "tech_tom,"  # the viewer is addressed first
+    # The answer opens with the LLM's first sentence; the viewer is named in the next part.
+    assert answer.planned[:2] == ["The Pulse Watch tracks your heart rate all day.",
+                                  "tech_tom, It also tracks your sleep every night."]
     assert answer.interrupted
-    assert len(answer.planned) < 1 + 4  # the rest of the answer gave way to the admin at a sentence boundary
-    assert answer.played_text().startswith("tech_tom, The Pulse Watch tracks your heart rate")
+    assert len(answer.planned) < 4  # the rest of the answer gave way to the admin at a sentence boundary
+    assert answer.played_text().startswith("The Pulse Watch tracks your heart rate all day. tech_tom, It also")
     assert "reminds you to stand up" not in answer.played_text()
     assert "Attention please" in admin.played_text()
     assert all(h.played_samples == h.total_samples for h in answer.handles)  # whole sentences, no cut
     rows = {u.reason: u for u in store.recent_utterances(limit=10)}
     assert rows["answer"].text_played == answer.played_text() and rows["answer"].interrupted
-    assert rows["answer"].text_planned.startswith("tech_tom, The Pulse Watch")
+    assert rows["answer"].text_planned.startswith("The Pulse Watch tracks your heart rate all day. tech_tom,")
     assert rows["admin_say"].played_fraction == pytest.approx(1.0)
 
 
@@ -140,7 +142,7 @@ async def test_pause_holds_the_queue_until_resume(parts):
     assert not store.is_paused()
 
 
-async def test_a_gift_never_cuts_between_the_name_and_the_answer(parts):
+async def test_a_gift_never_cuts_in_before_the_viewer_is_named(parts):
     director, engine, triage, store, said = parts
     task = asyncio.create_task(director.run())
     try:
@@ -155,6 +157,40 @@ async def test_a_gift_never_cuts_between_the_name_and_the_answer(parts):
         await asyncio.gather(task, return_exceptions=True)
     answer, thanks = said[0], said[1]
     assert thanks.utterance.reason == "gift" and "coffee_cat" in thanks.played_text()
-    assert answer.planned[0] == "tech_tom,"
-    assert answer.planned[1].startswith("The Pulse Watch tracks your heart rate")  # the answer got its first sentence
-    assert answer.interrupted and "reminds you to stand up" not in answer.played_text()
+    # The gift waited past the first sentence's boundary until the viewer had been named.
+    assert answer.planned == ["The Pulse Watch tracks your heart rate all day.",
+                              "tech_tom, It also tracks your sleep every night."]
+    assert answer.interrupted and answer.played_text().endswith("tech_tom, It also tracks your sleep every night.")
+
+
+async def test_a_slow_llm_gets_the_viewer_named_first(parts, llm):
+    director, engine, triage, store, said = parts
+    director.settings = director.settings.model_copy(update={"name_first_wait_s": 0.2})
+    llm.replies = [Reply(text=LONG, first_token_delay_s=1.5)]
+    task = asyncio.create_task(director.run())
+    try:
+        triage.put_event(_question("what does the Pulse Watch track?"))
+        await _wait_for(lambda: director.current is not None and director.current.planned)
+        assert director.current.planned == ["tech_tom,"]  # said while the LLM was still silent
+        await _wait_for(lambda: director.current is not None and len(director.current.planned) >= 2)
+        assert director.current.planned[1] == "The Pulse Watch tracks your heart rate all day."
+        director.skip()
+        await _wait_for(lambda: said)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert said[0].interrupted and "reminds you to stand up" not in said[0].played_text()
+
+
+async def test_a_one_sentence_answer_names_the_viewer_at_the_end(parts, llm):
+    director, engine, triage, store, said = parts
+    llm.replies = [Reply(text="The Pulse Watch is 89 dollars in this live room.")]
+    task = asyncio.create_task(director.run())
+    try:
+        triage.put_event(_question("how much is the Pulse Watch?"))
+        await _wait_for(lambda: said)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert said[0].planned == ["The Pulse Watch is 89 dollars in this live room.", "Hope that helps, tech_tom!"]
+    assert not said[0].interrupted
