@@ -2,11 +2,12 @@
 
 A comment is posted through the console source; a PyAV player reading the stream back from a real
 nginx-rtmp on 127.0.0.1 notes when the first sample of the answer arrives. The LLM is a local
-OpenAI-compatible server whose first token is fixed at 300 ms. Prints p50/p95 of the total and of the
-breakdown (queue, LLM, TTS first sentence, render/start, encode+mux+delivery) and the pipeline overhead
+OpenAI-compatible server whose first token is fixed at 300 ms (the rest of the reply follows at once). Prints
+p50/p95 of the total and of the breakdown (queue, LLM to the first clause, TTS of the first clause, render/start,
+encode+mux+delivery) and the pipeline overhead
 (answer heard minus the fixed LLM delay); then /skip -> silence (idle loop) at the receiver.
 
-    .venv/bin/python -m benchmarks.latency [--questions 20] [--skips 5] [--width 1280 --height 720]
+    .venv/bin/python -m benchmarks.latency [--questions 20] [--skips 5] [--width 1280 --height 720] [--set KEY=VALUE ...]
 """
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 LLM_FIRST_TOKEN_S = 0.3
-THRESHOLD = 0.01  # RMS of a decoded audio frame that counts as speech (the voice is leveled to -20 dBFS)
+THRESHOLD = 0.01  # RMS of a decoded audio frame below a quarter of this is silence (the voice is leveled to -20 dBFS)
+# A frame holding a sample above this (-26 dBFS) holds speech: well above AAC pre-echo, which could otherwise
+# show a frame before the onset; the stream is digital silence between utterances.
+ONSET_PEAK = 0.05
 QUESTIONS = [
     "how much is the Pulse Watch?",
     "does the watch work with an iPhone?",
@@ -35,12 +39,12 @@ LONG_ANSWER = " ".join(["The Pulse Watch tracks your heart rate, your sleep and 
 
 
 class Receiver(threading.Thread):
-    """Plays the RTMP stream back and keeps (arrival time, RMS) of every decoded audio frame."""
+    """Plays the RTMP stream back and keeps (arrival time, RMS, peak) of every decoded audio frame."""
 
     def __init__(self, url: str) -> None:
         super().__init__(daemon=True, name="rtmp-receiver")
         self.url = url
-        self.frames: list[tuple[float, float]] = []
+        self.frames: list[tuple[float, float, float]] = []
         self.stop = threading.Event()
         self.ready = threading.Event()
 
@@ -58,17 +62,19 @@ class Receiver(threading.Thread):
                 with container:
                     for frame in container.decode(audio=0):
                         pcm = frame.to_ndarray().astype(np.float32)  # AAC decodes to float planar
-                        self.frames.append((time.monotonic(), float(np.sqrt(np.mean(pcm**2)))))
+                        self.frames.append((time.monotonic(), float(np.sqrt(np.mean(pcm**2))),
+                                            float(np.abs(pcm).max())))
                         if self.stop.is_set():
                             return
             except av.error.FFmpegError as exc:
                 print(f"receiver: {exc}; reconnecting")
 
     def first_sound_after(self, t: float, timeout: float) -> float | None:
-        return self._wait(t, timeout, lambda rms: rms > THRESHOLD)
+        """Arrival of the first frame holding a sample of speech (the stream is digital silence between)."""
+        return self._wait(t, timeout, lambda rms, peak: peak > ONSET_PEAK)
 
     def first_silence_after(self, t: float, timeout: float) -> float | None:
-        return self._wait(t, timeout, lambda rms: rms < THRESHOLD / 4)
+        return self._wait(t, timeout, lambda rms, peak: rms < THRESHOLD / 4)
 
     def _wait(self, t: float, timeout: float, cond) -> float | None:
         deadline = time.monotonic() + timeout
@@ -76,8 +82,8 @@ class Receiver(threading.Thread):
         while time.monotonic() < deadline:
             frames = self.frames
             for i in range(seen, len(frames)):
-                arrived, rms = frames[i]
-                if arrived >= t and cond(rms):
+                arrived, rms, peak = frames[i]
+                if arrived >= t and cond(rms, peak):
                     return arrived
             seen = max(0, len(frames) - 1)
             time.sleep(0.005)
@@ -85,11 +91,11 @@ class Receiver(threading.Thread):
 
     def silent_for(self, seconds: float) -> bool:
         now = time.monotonic()
-        recent = [rms for arrived, rms in self.frames if arrived >= now - seconds]
-        return bool(recent) and max(recent) < THRESHOLD
+        recent = [peak for arrived, _, peak in self.frames if arrived >= now - seconds]
+        return bool(recent) and max(recent) < ONSET_PEAK
 
 
-def _config(tmp: Path, llm_url: str, width: int, height: int):
+def _config(tmp: Path, llm_url: str, width: int, height: int, overrides: list[str]):
     from configs.loader import load_config
 
     path = tmp / "latency.toml"
@@ -121,7 +127,22 @@ duplicate_window_s = 0
 language = "en"
 welcome_interval_s = 100000
 """)
-    return load_config(path)
+    return load_config(path, _overrides(overrides))
+
+
+def _overrides(items: list[str]) -> dict:
+    """['stream.prebuffer_frames=1', ...] -> nested dict (values in TOML syntax)."""
+    import tomllib
+
+    merged: dict = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        *parents, leaf = key.strip().split(".")
+        node = merged
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = tomllib.loads(f"v = {value}")["v"]
+    return merged
 
 
 async def _until(predicate, timeout: float) -> bool:
@@ -152,7 +173,7 @@ async def bench(args) -> None:
     with tempfile.TemporaryDirectory() as tmpdir, RtmpServer(Path(tmpdir) / "nginx") as nginx, \
             OpenAIServer(responder=responder) as llm:
         tmp = Path(tmpdir)
-        cfg = _config(tmp, llm.base_url, args.width, args.height)
+        cfg = _config(tmp, llm.base_url, args.width, args.height, args.set)
         host = Host(cfg, extra_rtmp=[nginx.url("bench")])
         await asyncio.to_thread(host.build)
         said: list = []
@@ -182,19 +203,24 @@ async def bench(args) -> None:
             spoken = said.pop()
             said.clear()
             utt = spoken.utterance
-            # Sentence 0 is the viewer's name (synthesized at once); sentence 1 is the LLM's first sentence.
+            # The first part that is the LLM's (not the viewer's name said alone while the LLM was slow).
+            k = next(j for j, text in enumerate(spoken.planned) if text != f"viewer{i},")
             deliver = t_rx - host.engine.clock.deadline(spoken.handles[0].start_frame)
-            answer = utt.marks[1]
-            on_air = host.engine.clock.deadline(spoken.handles[1].start_frame)
+            answer = utt.marks[k]
+            on_air = host.engine.clock.deadline(spoken.handles[k].start_frame)
             rows.append({
-                "name_heard": t_rx - t_post,
+                "first_heard": t_rx - t_post,
                 "queue": utt.picked_at - t_post,
                 "llm": answer["text"] - utt.picked_at,
                 "tts": answer["tts"] - answer["text"],
                 "render_start": on_air - answer["queued"],
                 "encode_deliver": deliver,
                 "answer_heard": on_air + deliver - t_post,
+                "name_alone_first": float(k > 0),
             })
+            if args.verbose:
+                print(f"question {i}: " + " ".join(f"{key}={v * 1000:.0f}" for key, v in rows[-1].items()
+                                                  if key != "name_alone_first") + f" planned={spoken.planned[:3]}")
 
         skips = []
         long_mode["on"] = True
@@ -207,27 +233,32 @@ async def bench(args) -> None:
             t_quiet = await asyncio.to_thread(receiver.first_silence_after, t_skip, 10)
             if t_sound and t_quiet:
                 skips.append(t_quiet - t_skip)
+                if args.verbose:
+                    print(f"skip {i}: silence after {(t_quiet - t_skip) * 1000:.0f} ms")
             await _until(lambda: receiver.silent_for(1.0), 60)
 
         receiver.stop.set()
         host.request_stop()
         await run
         health = host.engine.health.status_line()
+        delayed = host.engine.health.counters.start_delayed_frames
 
     print(f"answer latency over {len(rows)} questions, LLM first token fixed at {LLM_FIRST_TOKEN_S * 1000:.0f} ms "
           f"({args.width}x{args.height}):")
     print(f"{'stage':<16}{'p50 ms':>10}{'p95 ms':>10}")
-    for key in ("name_heard", "queue", "llm", "tts", "render_start", "encode_deliver", "answer_heard"):
+    for key in ("first_heard", "queue", "llm", "tts", "render_start", "encode_deliver", "answer_heard"):
         values = [r[key] for r in rows]
         print(f"{key:<16}{pct(values, 50):>10.0f}{pct(values, 95):>10.0f}")
     overhead = [r["answer_heard"] - LLM_FIRST_TOKEN_S for r in rows]
     print(f"{'overhead':<16}{pct(overhead, 50):>10.0f}{pct(overhead, 95):>10.0f}   (answer_heard - LLM first token)")
-    print("name_heard: the viewer's name, spoken first while the answer is prepared; answer_heard: the first\n"
-          "sample of the LLM's first sentence (its on-air time plus the measured encode+delivery delay)")
+    print("first_heard: the first sound after the comment, at the receiver; answer_heard: the first sample of the\n"
+          "LLM's first clause (its on-air time plus the measured encode+delivery delay). The viewer's name was said\n"
+          f"alone before the answer in {sum(r['name_alone_first'] for r in rows):.0f} of {len(rows)} answers "
+          "(only when the LLM is slower than director.name_first_wait_s).")
     if skips:
         print(f"/skip -> silence at the receiver over {len(skips)} tries: p50 {pct(skips, 50):.0f} ms, "
               f"max {max(skips) * 1000:.0f} ms")
-    print(health)
+    print(health, f"start_delayed={delayed}")
 
 
 def main() -> None:
@@ -236,6 +267,9 @@ def main() -> None:
     parser.add_argument("--skips", type=int, default=5)
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)
+    parser.add_argument("-v", "--verbose", action="store_true", help="print every question and skip")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override to compare settings, e.g. --set speech.piper.threads=2")
     args = parser.parse_args()
     import os
 
