@@ -335,7 +335,9 @@ class Director:
                 if head is _Prefetch.WAITING:
                     utt.addressed = True
                     yield address
-                elif head is not _Prefetch.END:
+                elif head is _Prefetch.END:
+                    return  # nothing to say (every sentence refused): the viewer is not named for nothing
+                else:
                     yield head
                     after = await parts.get()
                     utt.addressed = True

@@ -194,3 +194,20 @@ async def test_a_one_sentence_answer_names_the_viewer_at_the_end(parts, llm):
         await asyncio.gather(task, return_exceptions=True)
     assert said[0].planned == ["The Pulse Watch is 89 dollars in this live room.", "Hope that helps, tech_tom!"]
     assert not said[0].interrupted
+
+
+async def test_an_answer_with_nothing_sayable_does_not_hold_up_the_next(parts, llm):
+    director, engine, triage, store, said = parts
+    # Every sentence of the first reply is refused (a price the facts do not hold); the second is fine.
+    llm.replies = [Reply(text="The Pulse Watch costs 12345 dollars today."), Reply(text=LONG)]
+    task = asyncio.create_task(director.run())
+    try:
+        triage.put_event(_question("how much is the Pulse Watch?", uid=1, uname="first_viewer"))
+        await asyncio.sleep(0.5)
+        triage.put_event(_question("what does the Pulse Watch track?"))
+        await _wait_for(lambda: said, timeout=20)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert said[0].utterance.uid == 42 and "tech_tom" in said[0].played_text()
+    assert not any("first_viewer" in s.played_text() for s in said)
