@@ -65,11 +65,25 @@ class _LeadingSilence:
     KEEP_S = 0.01  # kept before the first sound, so a soft onset is not clipped
     MAX_S = 0.5  # never more than this: a deliberate pause stays
 
-    def __init__(self, sample_rate: int) -> None:
+    def __init__(self, sample_rate: int, start: int) -> None:
+        self.rate = sample_rate
+        self.start = start  # output samples before this sentence
         self.keep = int(self.KEEP_S * sample_rate)
         self.left = int(self.MAX_S * sample_rate)  # samples that may still be dropped
         self.trimmed = 0
         self.done = False
+        self._held: list[Timing] = []  # engine timings waiting until the trimmed length is known
+
+    def timings(self, engine_timings, final: bool = False) -> tuple[Timing, ...]:
+        """Engine timings (from the sentence's own start) as utterance timings, once the trim is known."""
+        self._held.extend(engine_timings)
+        if not (self.done or final):
+            return ()
+        offset = (self.start - self.trimmed) / self.rate
+        held, self._held = self._held, []
+        return tuple(  # a pause entirely within the trimmed lead is gone
+            Timing(max(0.0, t.start + offset), t.end + offset, t.text, t.kind) for t in held if t.end + offset > 0
+        )
 
     def cut(self, pcm: np.ndarray) -> np.ndarray:
         if self.done or not len(pcm):
@@ -128,18 +142,14 @@ class SpeechTts:
         for index, sentence in enumerate(sentences):
             request = EngineRequest(sentence, voice or "", language)
             start = emitted
-            lead = _LeadingSilence(self.sample_rate)
+            lead = _LeadingSilence(self.sample_rate, start)
             try:
                 async with aclosing(self.engine.stream(request)) as chunks:
                     async for audio in chunks:
                         leveled = self._leveler(audio.engine).process(audio.samples, audio.sample_rate)
                         # Resampling can overshoot between samples: the ceiling holds after it, too.
                         pcm = lead.cut(self._ceiling(formatter.convert(leveled, audio.sample_rate)))
-                        offset = (start - lead.trimmed) / self.sample_rate
-                        timings = tuple(  # a pause entirely within the trimmed lead is gone
-                            Timing(max(0.0, t.start + offset), t.end + offset, t.text, t.kind)
-                            for t in audio.timings if t.end + offset > 0
-                        )
+                        timings = lead.timings(audio.timings)
                         engine = audio.engine
                         if len(pcm) or timings:
                             emitted += len(pcm)
@@ -152,9 +162,10 @@ class SpeechTts:
                     raise
                 log.warning("sentence skipped: no engine could say it", extra={"error": str(exc)})
             tail = lead.cut(self._ceiling(formatter.flush()))
-            if len(tail):
+            timings = lead.timings((), final=True)
+            if len(tail) or timings:
                 emitted += len(tail)
-                yield TtsChunk(tail, (), engine, self.sample_rate)
+                yield TtsChunk(tail, timings, engine, self.sample_rate)
             self.stats.sentences += 1
         self.stats.seconds += emitted / self.sample_rate
 
