@@ -327,24 +327,22 @@ class Director:
             if first:
                 yield first  # the super chat thanks already names the viewer
             names = [n for n in (item.askers or [item.uname]) if n][:3]
-            if first or not names:
-                utt.addressed = True
-            else:
+            if names and not first:
+                utt.addressed = False  # until the part with the name has been taken up (code after its yield)
                 address = ("、".join(names) + "，") if zh else (", ".join(names) + ",")
                 head = await parts.get(timeout=self.settings.name_first_wait_s)
                 if head is _Prefetch.WAITING:
-                    utt.addressed = True
                     yield address
                 elif head is _Prefetch.END:
                     return  # nothing to say (every sentence refused): the viewer is not named for nothing
                 else:
                     yield head
                     after = await parts.get()
-                    utt.addressed = True
                     if after is _Prefetch.END:
                         yield f"{'、'.join(names)}，希望能帮到你！" if zh else f"Hope that helps, {', '.join(names)}!"
                         return
                     yield address + after if zh else f"{address} {after}"
+                utt.addressed = True
             while (part := await parts.get()) is not _Prefetch.END:
                 yield part
         finally:

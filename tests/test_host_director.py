@@ -142,8 +142,11 @@ async def test_pause_holds_the_queue_until_resume(parts):
     assert not store.is_paused()
 
 
-async def test_a_gift_never_cuts_in_before_the_viewer_is_named(parts):
+async def test_a_gift_never_cuts_in_before_the_viewer_is_named(parts, llm):
     director, engine, triage, store, said = parts
+    # The first sentence comes at once, the rest 1.5 s later: the gift is waiting when the second part comes.
+    first, rest = LONG.split(". ", 1)
+    llm.replies = [Reply(chunks=[first + ". ", rest], chunk_delay_s=1.5)]
     task = asyncio.create_task(director.run())
     try:
         triage.put_event(_question("what does the Pulse Watch track?"))
