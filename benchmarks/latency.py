@@ -23,7 +23,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 LLM_FIRST_TOKEN_S = 0.3
-THRESHOLD = 0.01  # RMS of a decoded audio frame below a quarter of this is silence (the voice is leveled to -20 dBFS)
+SILENCE_RMS = 0.0025  # a decoded audio frame this quiet (-52 dBFS) is silence (the voice is leveled to -20 dBFS)
 # A frame holding a sample above this (-26 dBFS) holds speech: well above AAC pre-echo, which could otherwise
 # show a frame before the onset; the stream is digital silence between utterances.
 ONSET_PEAK = 0.05
@@ -74,7 +74,7 @@ class Receiver(threading.Thread):
         return self._wait(t, timeout, lambda rms, peak: peak > ONSET_PEAK)
 
     def first_silence_after(self, t: float, timeout: float) -> float | None:
-        return self._wait(t, timeout, lambda rms, peak: rms < THRESHOLD / 4)
+        return self._wait(t, timeout, lambda rms, peak: rms < SILENCE_RMS)
 
     def _wait(self, t: float, timeout: float, cond) -> float | None:
         deadline = time.monotonic() + timeout

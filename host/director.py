@@ -349,7 +349,8 @@ class Director:
             parts.close()
 
     async def _answer_parts(self, item: TriageItem) -> AsyncIterator[str]:
-        first = True  # the brain grounds the answer in the store's current product
+        """The brain's sentences (grounded in the store's current product), the first clause split off."""
+        first = True
         async for sentence in self.brain.answer(item.text, uid=item.uid or None, uname=item.uname):
             # The first clause goes on air on its own: less to synthesize before the answer is heard.
             for part in (_split_first_clause(sentence) if first else (sentence,)):
