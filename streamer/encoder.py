@@ -95,14 +95,17 @@ class AVEncoder:
         self._force_keyframe.set()
 
     def encode(self, n: int, frame_bgr: np.ndarray, audio: np.ndarray) -> list[EncodedPacket]:
-        """Encode tick n: its audio block (int16 (spf, ch)) and video frame (BGR); returns ready packets."""
-        return self.encode_audio(n, audio) + self.encode_video(n, frame_bgr)
+        """Encode tick n: its audio (int16 (k x spf, ch), see encode_audio) and video frame (BGR)."""
+        return self.encode_audio(audio) + self.encode_video(n, frame_bgr)
 
-    def encode_audio(self, n: int, audio: np.ndarray) -> list[EncodedPacket]:
-        """Tick n's audio block; the engine sends these packets before the frame is encoded (latency)."""
+    def encode_audio(self, audio: np.ndarray) -> list[EncodedPacket]:
+        """The next audio blocks (int16 (samples, ch)): the audio track is contiguous, so its pts is the
+        count of samples fed so far (speech may lead the pictures by a tick; see streamer/timeline.py)."""
+        if not len(audio):
+            return []
         af = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio).reshape(1, -1), format="s16", layout=self.layout)
         af.sample_rate = self.sample_rate
-        af.pts = n * self.spf
+        af.pts = self.samples_in
         af.time_base = self.audio_time_base
         self.samples_in += len(audio)
         return self._wrap("audio", self.audio_template.encode(af))
@@ -120,10 +123,18 @@ class AVEncoder:
         return self._wrap("video", self.video_template.encode(vf))
 
     def flush(self) -> list[EncodedPacket]:
-        """Drain both encoders (end of stream)."""
+        """Drain both encoders (end of stream). If the stream stopped while speech audio led the pictures,
+        the last picture is sent once more first, so both tracks end together."""
         if self._closed:
             return []
-        return self._wrap("video", self.video_template.encode(None)) + self._wrap("audio", self.audio_template.encode(None))
+        ahead = []
+        if self.frames_in and self.samples_in > self.frames_in * self.spf:
+            vf = av.VideoFrame.from_ndarray(self._yuv, format="yuv420p")
+            vf.pts = self.frames_in
+            vf.time_base = self.video_time_base
+            self.frames_in += 1
+            ahead = self._wrap("video", self.video_template.encode(vf))
+        return ahead + self._wrap("video", self.video_template.encode(None)) + self._wrap("audio", self.audio_template.encode(None))
 
     def close(self) -> None:
         if not self._closed:

@@ -269,6 +269,7 @@ class StreamEngine:
         fps = self.settings.fps
         next_status = time.monotonic() + self.status_interval_s
         n = 0
+        audio_ticks = 0  # ticks of audio handed out (n, or n + 1 while an utterance's audio leads)
         compose_errors = 0
         self.clock.start()
         try:
@@ -282,6 +283,7 @@ class StreamEngine:
                     c.late_frames += 1
                     c.max_late_ms = max(c.max_late_ms, lateness * 1000.0)
                 c.clock_resyncs = self.clock.resyncs
+                audio = None
                 try:
                     frame, audio, fresh, _speech = self.timeline.tick(n)
                     if fresh:
@@ -294,7 +296,9 @@ class StreamEngine:
                     if compose_errors == 1 or compose_errors % 250 == 0:
                         log.exception("composing frame failed; sending black", extra={"tick": n, "in_a_row": compose_errors})
                     frame = np.zeros((self.settings.height, self.settings.width, 3), np.uint8)
-                    audio = self.timeline.silence
+                    if audio is None:  # the timeline failed: keep the audio track as long as the video
+                        audio = self.timeline.silence if audio_ticks <= n else self.timeline.silence[:0]
+                audio_ticks += len(audio) // spf
                 queued = False
                 while not queued and (not self._stop.is_set() or not self.realtime):
                     try:
@@ -306,7 +310,7 @@ class StreamEngine:
                     break  # stopping while the encoder was backed up: this frame never existed
                 n += 1
                 c.frames_sent = n
-                c.samples_sent = n * spf
+                c.samples_sent = audio_ticks * spf
                 self.health.media_time = n / fps
                 self.health.last_frame_at = time.monotonic()
                 if self.status_interval_s and time.monotonic() >= next_status:
@@ -326,7 +330,7 @@ class StreamEngine:
             t = time.perf_counter()
             try:
                 # The sound goes out first: it need not wait for the picture's encode (answer latency).
-                self._fan_out(enc.encode_audio(n, audio))
+                self._fan_out(enc.encode_audio(audio))
                 self._fan_out(enc.encode_video(n, frame))
             except Exception:
                 c.encode_errors += 1

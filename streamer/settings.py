@@ -61,7 +61,7 @@ class StreamSettings(_Strict):
     prebuffer_frames: int = Field(
         1, ge=0, description="rendered frames needed before a segment goes on air; raise it for renderers slower than real time"
     )
-    fade_frames: int = Field(2, ge=1, description="audio fade-out length when a segment is interrupted")
+    fade_frames: int = Field(2, ge=1, description="an interrupted segment is silent this many ticks later (faded out)")
     encoder: EncoderSettings = EncoderSettings()
     rtmp: RtmpSettings = RtmpSettings()
     record: RecordSettings = RecordSettings()

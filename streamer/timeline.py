@@ -1,9 +1,15 @@
-"""The timeline: at every tick exactly one video frame and its audio block (speech segment or idle loop).
+"""The timeline: at every tick one video frame and its audio (speech segment or idle loop).
 
 A speech segment is PCM at the stream rate plus a renderer. When queued it gets a planned start tick,
 so the loop indices it will be on air over are known in advance; one worker thread renders segments
 in FIFO order into small bounded buffers. The clock never waits for the renderer: a missing frame is
 held (the previous one repeated) while the audio goes on.
+
+While an utterance plays, its audio is handed out one tick ahead of its frames (its first tick gives
+two blocks, its last none): the AAC encoder holds about 3,072 samples back, so without that lead the
+first syllable would leave the encoder a tick after its picture. Timestamps are unchanged (the audio
+stream stays contiguous); the lead never reaches past the utterance's end, so what follows it is
+decided as late as before, and an interrupt fades from the first block not yet handed out.
 """
 from __future__ import annotations
 
@@ -120,9 +126,13 @@ class _Segment:
     ticket: _RenderTicket
     renderer: Renderer | None = None  # this utterance's frame source, if not the engine's renderer
     pos: int = 0  # next frame index within the segment
+    apos: int = 0  # next audio block to hand out (pos, or pos + 1 while the audio leads)
+    end: int = 0  # frames it lasts: n_frames, or where an interrupt's fade ends
     last_frame: np.ndarray | None = None
-    fade_pos: int | None = None  # frames faded so far, when interrupted
-    fade_len: int = 0
+    fade_from: int | None = None  # first faded audio block, once interrupted
+
+    def __post_init__(self) -> None:
+        self.end = self.n_frames
 
 
 class Timeline:
@@ -211,13 +221,15 @@ class Timeline:
         with self._lock:
             cur = self._current
             if cur is not None and cur.handle is handle:
-                if cur.fade_pos is None:
-                    cur.fade_pos = 0
-                    cur.fade_len = max(1, min(self.fade_frames, cur.n_frames - cur.pos))
+                if cur.fade_from is None:
+                    # Silent fade_frames ticks from now: the fade starts at the first block not handed out
+                    # yet (the one that leads the frames is already encoded) and lasts at least one block.
+                    cur.fade_from = cur.apos
+                    cur.end = min(cur.n_frames, max(cur.apos + 1, cur.pos + self.fade_frames))
                     # The fade plays from frames already buffered (or held); free the worker for what is next.
                     cur.ticket.cancel.set()
                     # Queued segments were planned after this one's full length: pull them forward.
-                    self._replan_queue(self.next_tick + cur.fade_len)
+                    self._replan_queue(self.next_tick + cur.end - cur.pos)
                 return
             for i, seg in enumerate(self._queue):
                 if seg.handle is handle:
@@ -252,8 +264,10 @@ class Timeline:
     # -- clock side (one thread) ------------------------------------------------------------------
 
     def tick(self, n: int) -> tuple[np.ndarray, np.ndarray, bool, bool]:
-        """Frame and audio for tick n: (bgr frame, int16 (spf, ch) audio, fresh, speech).
+        """Frame n and the audio to send with it: (bgr frame, int16 (k x spf, ch) audio, fresh, speech).
 
+        The audio is tick n's block, except while an utterance plays (see the module doc): its first tick
+        gives 2 blocks, its last 0. Concatenated over the ticks the audio is contiguous from tick 0.
         ``fresh`` is False when the frame is a held (already overlaid) one that must not be drawn on again.
         """
         self.next_tick = n + 1
@@ -301,8 +315,7 @@ class Timeline:
         cur = self._current
         if cur is None:
             return self.next_tick
-        left = (cur.fade_len - cur.fade_pos) if cur.fade_pos is not None else (cur.n_frames - cur.pos)
-        return self.next_tick + left
+        return self.next_tick + cur.end - cur.pos
 
     def _lead(self) -> int:
         """Ticks after the next one at which an utterance is planned to start: its prebuffer is rendered in
@@ -376,7 +389,6 @@ class Timeline:
             # idx < k: a frame that arrived after we held over its tick; discard it.
 
     def _segment_tick(self, seg: _Segment, n: int, loop_index: int) -> tuple[np.ndarray, np.ndarray, bool, bool]:
-        k = seg.pos
         frame = self._next_frame(seg)
         fresh = frame is not None
         if frame is None:
@@ -386,25 +398,26 @@ class Timeline:
                 frame = self.avatar.frame(loop_index)
                 fresh = True
         seg.last_frame = frame
-        block = seg.audio[k * self.spf : (k + 1) * self.spf]
+        spf = self.spf
         with self._lock:  # interrupt() may start a fade from another thread
-            if seg.fade_pos is not None:
-                total = seg.fade_len * self.spf
-                first = seg.fade_pos * self.spf
-                ramp = 1.0 - np.arange(first, first + self.spf, dtype=np.float32) / total
-                block = (block * ramp[:, None]).astype(np.int16)
-                seg.fade_pos += 1
+            first, stop = seg.apos, min(seg.pos + 2, seg.end)  # the audio leads the frames by one block
+            audio = seg.audio[first * spf : stop * spf]
+            if seg.fade_from is not None and stop > seg.fade_from:
+                total = (seg.end - seg.fade_from) * spf
+                at = np.arange(first * spf, stop * spf, dtype=np.float32) - seg.fade_from * spf
+                ramp = np.clip(1.0 - at / total, 0.0, 1.0)
+                audio = (audio * ramp[:, None]).astype(np.int16)
+            seg.apos = max(first, stop)
             seg.pos += 1
-            played = min(self.spf, max(0, seg.handle.total_samples - k * self.spf))
-            seg.handle.played_samples += played
+            seg.handle.played_samples = min(seg.apos * spf, seg.handle.total_samples)
             self.counters.speech_frames += 1
-            if seg.pos >= seg.n_frames or (seg.fade_pos is not None and seg.fade_pos >= seg.fade_len):
+            if seg.pos >= seg.end:
                 self._finish(seg)
-        return frame, block, fresh, True
+        return frame, audio, fresh, True
 
     def _finish(self, seg: _Segment) -> None:
         """End the current segment (lock held)."""
-        interrupted = seg.fade_pos is not None and seg.pos < seg.n_frames
+        interrupted = seg.end < seg.n_frames
         self._current = None
         seg.ticket.cancel.set()
         if seg.ticket.error:

@@ -357,6 +357,36 @@ def test_encoder_gop_is_fixed_and_a_keyframe_can_be_requested():
     assert enc.samples_in == 60 * SPF and enc.frames_in == 60
 
 
+def test_speech_leaves_the_encoder_at_the_tick_it_starts_and_a_stop_ends_both_tracks_together():
+    """The AAC encoder holds ~3,072 samples back; the timeline's audio lead must cover it, or every answer
+    reaches viewers a tick late. A stop in mid-utterance (audio a tick ahead) still ends A = V."""
+    from streamer.encoder import AVEncoder
+    from streamer.health import StreamCounters
+    from streamer.timeline import Timeline
+
+    s = settings()
+    avatar = TestPatternAvatar(W, H, FPS)
+    tl = Timeline(avatar, IdleRenderer(), fps=FPS, sample_rate=SR, channels=2, samples_per_frame=SPF,
+                  prebuffer_frames=1, fade_frames=2, counters=StreamCounters(), realtime=False)
+    tl.start()
+    enc = AVEncoder(s)
+    handles = [tl.say(tone(0.5), start_tick=k) for k in (7, 30, 53)]
+    out_tick = {}
+    for n in range(60):  # stops 7 ticks into the third utterance
+        frame, audio, _, _ = tl.tick(n)
+        for p in enc.encode(n, frame, audio):
+            if p.kind == "audio":
+                for h in handles:
+                    if h.start_pts is not None and p.pts <= h.start_pts < p.pts + 1024:
+                        out_tick[h.start_frame] = n
+    tail = enc.flush()
+    tl.close()
+    assert out_tick == {7: 7, 30: 30, 53: 53}
+    assert enc.samples_in == 61 * SPF and enc.frames_in == 61  # the last picture once more: A = V
+    assert [p.pts for p in tail if p.kind == "video"][-1] == 60
+    enc.close()
+
+
 @pytest.mark.parametrize("fps,rate,channels", [(30, 48000, 2), (25, 44100, 1)])
 def test_other_formats_keep_exact_bookkeeping(tmp_path, fps, rate, channels):
     s = settings(fps=fps, sample_rate=rate, channels=channels)

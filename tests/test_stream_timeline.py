@@ -144,7 +144,7 @@ def test_media_clock_uses_absolute_deadlines_and_resyncs_when_far_behind():
 # -- timeline ---------------------------------------------------------------------------------------
 
 
-def test_every_tick_is_one_frame_and_exactly_spf_samples_and_speech_lands_where_planned():
+def test_every_tick_is_one_frame_the_audio_is_contiguous_and_speech_lands_where_planned():
     tl, counters = make_timeline()
     pcm = ramp_pcm(SPF * 5 + 700)  # 5.36 frames -> 6 frames, last one zero padded
     handle = tl.say(pcm, text="hello")
@@ -153,12 +153,16 @@ def test_every_tick_is_one_frame_and_exactly_spf_samples_and_speech_lands_where_
     for n in range(20):
         frame, audio, fresh, speech = tl.tick(n)
         assert frame.shape == (H, W, 3) and frame.dtype == np.uint8
-        assert audio.shape == (SPF, 2) and audio.dtype == np.int16
+        assert audio.shape[1:] == (2,) and audio.dtype == np.int16 and len(audio) % SPF == 0
         blocks.append(audio.copy())
         speech_flags.append(speech)
     tl.close()
     audio = np.concatenate(blocks)
     start = handle.start_frame
+    # The speech's audio leads its frames by one tick (the AAC encoder's delay): two blocks on its first
+    # tick, none on its last, one everywhere else; the idle loop hands out its own tick's silence.
+    assert [len(b) // SPF for b in blocks] == [2 if n == start else 0 if n == start + 5 else 1 for n in range(20)]
+    assert len(audio) == 20 * SPF
     assert handle.state is SpeechState.DONE
     assert handle.start_pts == start * SPF
     assert handle.played_samples == len(pcm)
@@ -208,31 +212,34 @@ def test_interrupt_fades_out_then_idle_resumes_and_records_what_was_heard():
     tone = np.full((SPF * 20, 2), 20000, dtype=np.int16)
     handle = tl.say(tone, text="long")
     wait_ready(tl, 2)
-    blocks = []
+    out = []
     n = 0
     while not handle.wait_started(0):
-        tl.tick(n)
+        out.append(tl.tick(n)[1].copy())
         n += 1
     for _ in range(3):
-        blocks.append(tl.tick(n)[1].copy())
+        out.append(tl.tick(n)[1].copy())
         n += 1
-    handle.interrupt()
+    handle.interrupt()  # after 4 ticks of speech; its audio has gone out up to the 5th block
     for _ in range(8):
-        blocks.append(tl.tick(n)[1].copy())
+        out.append(tl.tick(n)[1].copy())
         n += 1
     deadline = time.monotonic() + 5
     while renderer.clears == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
     tl.close()
     assert handle.state is SpeechState.INTERRUPTED
-    # the start tick + 3 full frames + 4 fading frames were played
-    assert handle.played_samples == (1 + 3 + 4) * SPF
-    peaks = [int(np.abs(b.astype(np.int32)).max()) for b in blocks]
-    assert peaks[:3] == [20000, 20000, 20000]
-    fade = peaks[3:7]
+    audio = np.concatenate(out)[handle.start_pts :]
+    assert len(audio) == (4 + 8) * SPF  # contiguous: as long as the ticks
+    peaks = [int(np.abs(audio[k * SPF : (k + 1) * SPF].astype(np.int32)).max()) for k in range(12)]
+    # silent fade_frames (4) ticks after the interrupt: the block already handed out plays whole,
+    # the next three fade out to ~0 (no click), then the idle loop's silence
+    assert peaks[:5] == [20000] * 5
+    fade = peaks[5:8]
     assert fade[0] <= 20000 and all(a > b for a, b in zip(fade, fade[1:]))
-    assert blocks[6][-1, 0] < 20000 / (4 * SPF) * 2  # ends at ~0, no click
-    assert peaks[7:] == [0, 0, 0, 0]
+    assert audio[8 * SPF - 1, 0] < 20000 / (3 * SPF) * 2
+    assert peaks[8:] == [0, 0, 0, 0]
+    assert handle.played_samples == 8 * SPF  # what went out, fade included
     assert counters.segments_interrupted == 1
     assert renderer.clears >= 1  # the renderer was told to drop its state
 
