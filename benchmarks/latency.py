@@ -1,7 +1,9 @@
 """Answer latency and /skip latency of the whole host, measured at an RTMP receiver.
 
 A comment is posted through the console source; a PyAV player reading the stream back from a real
-nginx-rtmp on 127.0.0.1 notes when the first sample of the answer arrives. The LLM is a local
+nginx-rtmp on 127.0.0.1 notes when the first sample of the answer arrives (the decoded frame whose
+timestamp covers the answer's first sample, mapped through the RTMP output's timestamp base) and, more
+conservatively, the first frame of it louder than -26 dBFS (which adds the voice's own attack). The LLM is a local
 OpenAI-compatible server whose first token is fixed at 300 ms (the rest of the reply follows at once). Prints
 p50/p95 of the total and of the breakdown (queue, LLM to the first clause, TTS of the first clause, render/start,
 encode+mux+delivery) and the pipeline overhead
@@ -39,12 +41,13 @@ LONG_ANSWER = " ".join(["The Pulse Watch tracks your heart rate, your sleep and 
 
 
 class Receiver(threading.Thread):
-    """Plays the RTMP stream back and keeps (arrival time, RMS, peak) of every decoded audio frame."""
+    """Plays the RTMP stream back and keeps (arrival time, RMS, peak, end) of every decoded audio frame;
+    ``end`` is the sample after its last one, in the connection's own timeline (48 kHz)."""
 
     def __init__(self, url: str) -> None:
         super().__init__(daemon=True, name="rtmp-receiver")
         self.url = url
-        self.frames: list[tuple[float, float, float]] = []
+        self.frames: list[tuple[float, float, float, int]] = []
         self.stop = threading.Event()
         self.ready = threading.Event()
 
@@ -62,8 +65,9 @@ class Receiver(threading.Thread):
                 with container:
                     for frame in container.decode(audio=0):
                         pcm = frame.to_ndarray().astype(np.float32)  # AAC decodes to float planar
+                        end = round(float(frame.pts * frame.time_base) * frame.sample_rate) + frame.samples
                         self.frames.append((time.monotonic(), float(np.sqrt(np.mean(pcm**2))),
-                                            float(np.abs(pcm).max())))
+                                            float(np.abs(pcm).max()), end))
                         if self.stop.is_set():
                             return
             except av.error.FFmpegError as exc:
@@ -71,10 +75,15 @@ class Receiver(threading.Thread):
 
     def first_sound_after(self, t: float, timeout: float) -> float | None:
         """Arrival of the first frame holding a sample of speech (the stream is digital silence between)."""
-        return self._wait(t, timeout, lambda rms, peak: peak > ONSET_PEAK)
+        return self._wait(t, timeout, lambda rms, peak, end: peak > ONSET_PEAK)
 
     def first_silence_after(self, t: float, timeout: float) -> float | None:
-        return self._wait(t, timeout, lambda rms, peak: rms < SILENCE_RMS)
+        return self._wait(t, timeout, lambda rms, peak, end: rms < SILENCE_RMS)
+
+    def arrival_of(self, sample: int, timeout: float) -> float | None:
+        """Arrival of the frame holding ``sample`` (connection timeline; FLV's millisecond timestamps
+        are allowed one millisecond of rounding, so the frame found may end up to 1 ms after it)."""
+        return self._wait(0.0, timeout, lambda rms, peak, end: end > sample + 48)
 
     def _wait(self, t: float, timeout: float, cond) -> float | None:
         deadline = time.monotonic() + timeout
@@ -82,8 +91,8 @@ class Receiver(threading.Thread):
         while time.monotonic() < deadline:
             frames = self.frames
             for i in range(seen, len(frames)):
-                arrived, rms, peak = frames[i]
-                if arrived >= t and cond(rms, peak):
+                arrived, rms, peak, end = frames[i]
+                if arrived >= t and cond(rms, peak, end):
                     return arrived
             seen = max(0, len(frames) - 1)
             time.sleep(0.005)
@@ -91,7 +100,7 @@ class Receiver(threading.Thread):
 
     def silent_for(self, seconds: float) -> bool:
         now = time.monotonic()
-        recent = [peak for arrived, _, peak in self.frames if arrived >= now - seconds]
+        recent = [peak for arrived, _, peak, _ in self.frames if arrived >= now - seconds]
         return bool(recent) and max(recent) < ONSET_PEAK
 
 
@@ -181,6 +190,8 @@ async def bench(args) -> None:
         run = asyncio.create_task(host.run())
         while not host.engine.running:
             await asyncio.sleep(0.05)
+        rtmp = next(sink for sink in host.engine.sinks if sink.kind == "rtmp")
+        spf = host.engine.samples_per_frame
         receiver = Receiver(nginx.url("bench"))
         receiver.start()
         await asyncio.to_thread(receiver.ready.wait, 20)
@@ -205,17 +216,24 @@ async def bench(args) -> None:
             utt = spoken.utterance
             # The first part that is the LLM's (not the viewer's name said alone while the LLM was slow).
             k = next(j for j, text in enumerate(spoken.planned) if text != f"viewer{i},")
-            deliver = t_rx - host.engine.clock.deadline(spoken.handles[0].start_frame)
+            handle = spoken.handles[k]
             answer = utt.marks[k]
-            on_air = host.engine.clock.deadline(spoken.handles[k].start_frame)
+            on_air = host.engine.clock.deadline(handle.start_frame)
+            # The RTMP output rebases timestamps to its connection's first keyframe.
+            t_first = receiver.arrival_of(handle.start_pts - rtmp._muxer.base_frame * spf, 5)
+            if t_first is None:
+                print(f"question {i}: the answer's first sample never arrived")
+                continue
             rows.append({
                 "first_heard": t_rx - t_post,
                 "queue": utt.picked_at - t_post,
                 "llm": answer["text"] - utt.picked_at,
                 "tts": answer["tts"] - answer["text"],
                 "render_start": on_air - answer["queued"],
-                "encode_deliver": deliver,
-                "answer_heard": on_air + deliver - t_post,
+                "encode_deliver": t_first - on_air,
+                "answer_heard": t_first - t_post,
+                # the first decoded frame above -26 dBFS, if this part is what opened the utterance
+                "answer_loud": on_air + t_rx - host.engine.clock.deadline(spoken.handles[0].start_frame) - t_post,
                 "name_alone_first": float(k > 0),
             })
             if args.verbose:
@@ -246,14 +264,16 @@ async def bench(args) -> None:
     print(f"answer latency over {len(rows)} questions, LLM first token fixed at {LLM_FIRST_TOKEN_S * 1000:.0f} ms "
           f"({args.width}x{args.height}):")
     print(f"{'stage':<16}{'p50 ms':>10}{'p95 ms':>10}")
-    for key in ("first_heard", "queue", "llm", "tts", "render_start", "encode_deliver", "answer_heard"):
+    for key in ("first_heard", "queue", "llm", "tts", "render_start", "encode_deliver", "answer_heard", "answer_loud"):
         values = [r[key] for r in rows]
         print(f"{key:<16}{pct(values, 50):>10.0f}{pct(values, 95):>10.0f}")
-    overhead = [r["answer_heard"] - LLM_FIRST_TOKEN_S for r in rows]
-    print(f"{'overhead':<16}{pct(overhead, 50):>10.0f}{pct(overhead, 95):>10.0f}   (answer_heard - LLM first token)")
-    print("first_heard: the first sound after the comment, at the receiver; answer_heard: the first sample of the\n"
-          "LLM's first clause (its on-air time plus the measured encode+delivery delay). The viewer's name was said\n"
-          f"alone before the answer in {sum(r['name_alone_first'] for r in rows):.0f} of {len(rows)} answers "
+    for key in ("answer_heard", "answer_loud"):
+        overhead = [r[key] - LLM_FIRST_TOKEN_S for r in rows]
+        print(f"{'overhead':<16}{pct(overhead, 50):>10.0f}{pct(overhead, 95):>10.0f}   ({key} - LLM first token)")
+    print("first_heard: the first sound after the comment (above -26 dBFS) at the receiver; answer_heard: arrival of\n"
+          "the first sample of the LLM's first clause; encode_deliver: from its tick to that arrival; answer_loud: its\n"
+          "first frame above -26 dBFS (adds the voice's attack). The viewer's name was said alone before the answer\n"
+          f"in {sum(r['name_alone_first'] for r in rows):.0f} of {len(rows)} answers "
           "(only when the LLM is slower than director.name_first_wait_s).")
     if skips:
         print(f"/skip -> silence at the receiver over {len(skips)} tries: p50 {pct(skips, 50):.0f} ms, "
