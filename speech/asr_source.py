@@ -62,6 +62,15 @@ class LiveSegmenter:
         self._base += upto
         return start_s, piece
 
+    def _pieces(self, length: int) -> list[tuple[float, np.ndarray]]:
+        """Cut ``length`` samples off the front, in pieces no longer than max_utterance_s."""
+        out = []
+        while length > 0:
+            step = min(length, self.max_samples)
+            out.append(self._cut(step))
+            length -= step
+        return out
+
     def feed(self, samples: np.ndarray) -> list[tuple[float, np.ndarray]]:
         """Add audio; return finished utterances as (start seconds, samples)."""
         self._buffer = np.concatenate([self._buffer, np.asarray(samples, np.float32).reshape(-1)])
@@ -80,8 +89,7 @@ class LiveSegmenter:
         if finished:
             first, last = finished[0]["start"], finished[-1]["end"]
             self._cut(first)
-            start_s, piece = self._cut(last - first)
-            out.append((start_s, piece))
+            out += self._pieces(last - first)  # speech that ran on between two checks may pass the bound
         elif len(self._buffer) - speech[0]["start"] > self.max_samples:
             self._cut(speech[0]["start"])
             out.append(self._cut(self.max_samples))
@@ -96,7 +104,7 @@ class LiveSegmenter:
             self._cut(len(self._buffer))
             return []
         self._cut(speech[0]["start"])
-        return [self._cut(len(self._buffer))]
+        return self._pieces(len(self._buffer))
 
 
 class AsrSource:
