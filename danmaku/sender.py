@@ -71,7 +71,6 @@ class DanmakuSender:
         self._last_text: str | None = None
         self._last_sent = float("-inf")
         self._lock = asyncio.Lock()
-        self.sent: list[str] = []
         self.counts: dict[str, int] = {"sent": 0, "too_fast": 0, "too_long": 0, "repeat_skipped": 0, "failed": 0}
 
     @classmethod
@@ -149,7 +148,6 @@ class DanmakuSender:
                 return False
             self._last_sent = time.monotonic()
             self._last_text = piece
-            self.sent.append(piece)
             self.counts["sent"] += 1
             return True
         self.counts["failed"] += 1
