@@ -113,6 +113,10 @@ class AVEncoder:
     def encode_video(self, n: int, frame_bgr: np.ndarray) -> list[EncodedPacket]:
         """Video frame n (BGR)."""
         cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2YUV_I420, dst=self._yuv)
+        return self._encode_yuv(n)
+
+    def _encode_yuv(self, n: int) -> list[EncodedPacket]:
+        """Encode the picture in the reused I420 buffer as frame n."""
         vf = av.VideoFrame.from_ndarray(self._yuv, format="yuv420p")
         vf.pts = n
         vf.time_base = self.video_time_base
@@ -129,11 +133,7 @@ class AVEncoder:
             return []
         ahead = []
         if self.frames_in and self.samples_in > self.frames_in * self.spf:
-            vf = av.VideoFrame.from_ndarray(self._yuv, format="yuv420p")
-            vf.pts = self.frames_in
-            vf.time_base = self.video_time_base
-            self.frames_in += 1
-            ahead = self._wrap("video", self.video_template.encode(vf))
+            ahead = self._encode_yuv(self.frames_in)
         return ahead + self._wrap("video", self.video_template.encode(None)) + self._wrap("audio", self.audio_template.encode(None))
 
     def close(self) -> None:

@@ -407,7 +407,7 @@ class Timeline:
                 at = np.arange(first * spf, stop * spf, dtype=np.float32) - seg.fade_from * spf
                 ramp = np.clip(1.0 - at / total, 0.0, 1.0)
                 audio = (audio * ramp[:, None]).astype(np.int16)
-            seg.apos = max(first, stop)
+            seg.apos = stop  # never behind first: end >= apos and pos + 2 > apos
             seg.pos += 1
             seg.handle.played_samples = min(seg.apos * spf, seg.handle.total_samples)
             self.counters.speech_frames += 1
